@@ -1,0 +1,28 @@
+export {
+  compileRuleTable,
+  type Decision,
+  type DecisionContext,
+  decide,
+  type IpcRule,
+  type Listener,
+  type RuleTable,
+} from "./compile.ts";
+export { formatIssue, PolicyError, type PolicyIssue } from "./errors.ts";
+export { checkInvariants } from "./invariants.ts";
+export { loadPolicyFile, MAX_POLICY_BYTES, parsePolicy } from "./load.ts";
+export {
+  type Endpoint,
+  type IpcFlow,
+  inSubnet,
+  isUnitName,
+  type NetworkFlow,
+  type Policy,
+} from "./resolve.ts";
+export {
+  ENDPOINT_ROLES,
+  NETWORK_NAMES,
+  type NetworkName,
+  type PolicyDocument,
+  UNIT_NAMES,
+  type UnitName,
+} from "./schema.ts";
