@@ -1,0 +1,164 @@
+// `smgw`: the one command-line entry for people and scripts.
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { compileRuleTable, loadPolicyFile, PolicyError } from "@smgw/policy";
+
+const REPO = path.resolve(import.meta.dir, "../..");
+const DEFAULT_POLICY = path.join(REPO, "policy", "smgw.policy.yaml");
+
+export const USAGE = `usage: smgw COMMAND [options]
+
+Host mode (the whole gateway on this machine, as root):
+  smgw up [--name NAME] [--policy FILE] [--meter-interval SECONDS] [--log-level LEVEL]
+      start the gateway in network namespaces NAME-gw, NAME-wan, NAME-lmn, NAME-han
+      (NAME defaults to smgw); runs until Ctrl-C or 'smgw down'
+  smgw down [--name NAME]
+      stop it and remove its namespaces and processes
+
+Policy:
+  smgw policy check [FILE]
+      validate a policy file; print its flows, or each problem with its line
+
+Simulated peers (host mode starts these itself):
+  smgw sim meter --id ID --source ADDR --gateway ADDR --port PORT [--interval MS] [--count N]
+
+  smgw --help     this text
+`;
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+type Out = (line: string) => void;
+
+export async function runCli(argv: string[], out: Out = (l) => console.log(l)): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case "--help":
+    case "-h":
+    case "help":
+      out(USAGE);
+      return command === undefined ? 64 : 0;
+    case "up":
+      return cmdUp(rest, out);
+    case "down":
+      return cmdDown(rest, out);
+    case "policy":
+      return cmdPolicy(rest, out);
+    case "sim":
+      return cmdSim(rest);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function options<T extends Record<string, { type: "string" | "boolean"; default?: string }>>(
+  args: string[],
+  spec: T,
+  positionals = false,
+) {
+  try {
+    return parseArgs({ args, options: spec, strict: true, allowPositionals: positionals });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+async function cmdUp(args: string[], out: Out): Promise<number> {
+  const { values } = options(args, {
+    name: { type: "string", default: "smgw" },
+    policy: { type: "string", default: DEFAULT_POLICY },
+    "meter-interval": { type: "string", default: "5" },
+    "log-level": { type: "string", default: "info" },
+  });
+  const seconds = Number(values["meter-interval"]);
+  if (!(seconds >= 0.2 && seconds <= 3600)) throw new UsageError("--meter-interval must be 0.2 to 3600 seconds");
+  if (!["debug", "info", "warn", "error"].includes(String(values["log-level"]))) {
+    throw new UsageError("--log-level must be debug, info, warn or error");
+  }
+  const { up } = await import("@smgw/hostmode");
+  await up({
+    prefix: String(values.name),
+    policyFile: path.resolve(String(values.policy)),
+    repoRoot: REPO,
+    meterIntervalMs: Math.round(seconds * 1000),
+    logLevel: String(values["log-level"]),
+    out,
+  });
+  return 0;
+}
+
+async function cmdDown(args: string[], out: Out): Promise<number> {
+  const { values } = options(args, { name: { type: "string", default: "smgw" } });
+  const { down } = await import("@smgw/hostmode");
+  await down(String(values.name), out);
+  return 0;
+}
+
+async function cmdPolicy(args: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== "check") throw new UsageError(`unknown policy command "${sub ?? ""}" (try: smgw policy check)`);
+  const { positionals } = options(rest, {}, true);
+  if (positionals.length > 1) throw new UsageError("policy check takes one file");
+  const file = positionals[0] ?? DEFAULT_POLICY;
+  try {
+    const table = compileRuleTable(await loadPolicyFile(file));
+    out(`policy ${file} is valid (sha256 ${table.digest.slice(0, 16)})`);
+    for (const [from, byTo] of Object.entries(table.ipc)) {
+      for (const [to, types] of Object.entries(byTo ?? {})) {
+        for (const [type, r] of Object.entries(types)) out(`  ipc  ${from} -> ${to}  ${type}  [${r.flow}, ${r.rule}]`);
+      }
+    }
+    for (const l of table.listeners) {
+      out(`  net  ${l.network} ${l.protocol}/${l.port} -> ${l.unit}  from ${l.peers.join(", ")}  [${l.flow}]`);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof PolicyError) {
+      out(e.message);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function cmdSim(args: string[]): Promise<number> {
+  const [kind, ...rest] = args;
+  if (kind !== "meter") throw new UsageError(`unknown simulated peer "${kind ?? ""}" (try: smgw sim meter)`);
+  const { values } = options(rest, {
+    id: { type: "string" },
+    source: { type: "string" },
+    gateway: { type: "string" },
+    port: { type: "string" },
+    interval: { type: "string", default: "5000" },
+    count: { type: "string", default: "0" },
+  });
+  for (const k of ["id", "source", "gateway", "port"] as const) {
+    if (!values[k]) throw new UsageError(`sim meter needs --${k}`);
+  }
+  const { runSimMeter } = await import("@smgw/sim/meter.ts");
+  await runSimMeter({
+    serverId: String(values.id),
+    source: String(values.source),
+    gateway: String(values.gateway),
+    port: Number(values.port),
+    intervalMs: Number(values.interval),
+    count: Number(values.count),
+  });
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    process.exitCode = await runCli(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`smgw: ${e.message}\n\n${USAGE}`);
+      process.exitCode = 64;
+    } else {
+      process.stderr.write(`smgw: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

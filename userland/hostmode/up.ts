@@ -1,0 +1,195 @@
+// `smgw up` and `smgw down`: the whole gateway on one Linux machine without hardware.
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { compileRuleTable, loadPolicyFile, type Policy } from "@smgw/policy";
+import { layoutOf, prepareAccounts, prepareLayout } from "./layout.ts";
+import { ok } from "./sh.ts";
+import { START_ORDER, Supervisor } from "./supervisor.ts";
+import { createTopology, destroyTopology, existingNamespaces, type Topology, topologyOf } from "./topology.ts";
+
+export interface UpOptions {
+  prefix: string;
+  policyFile: string;
+  repoRoot: string;
+  meterIntervalMs: number;
+  logLevel: string;
+  out: (line: string) => void;
+}
+
+const PREFIX = /^[a-z][a-z0-9]{1,11}$/;
+
+export function checkPrefix(prefix: string): void {
+  if (!PREFIX.test(prefix)) throw new Error(`instance name "${prefix}" must match ${PREFIX}`);
+}
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error("host mode needs root (namespaces, users, setpriv)");
+  for (const tool of ["ip", "setpriv", "useradd", "getent"]) {
+    if (!ok(["sh", "-c", `command -v ${tool}`])) throw new Error(`${tool} is missing; run ci/setup`);
+  }
+}
+
+/** Build the multi-call executable, unless it is newer than every source file. */
+export function buildBinary(repoRoot: string, out: (l: string) => void): string {
+  const userland = path.join(repoRoot, "userland");
+  const binary = path.join(userland, "build", "smgwd");
+  const newest = newestSource(userland);
+  if (existsSync(binary) && statSync(binary).mtimeMs > newest) return binary;
+  out("building the gateway executable (bun build --compile) ...");
+  const p = Bun.spawnSync(
+    [process.execPath, "build", "--compile", path.join(userland, "smgwd", "main.ts"), "--outfile", binary],
+    { cwd: userland, stdout: "pipe", stderr: "pipe" },
+  );
+  if (!p.success) throw new Error(`build failed: ${p.stderr.toString()}`);
+  return binary;
+}
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  const glob = new Bun.Glob("{lib,units,smgwd}/**/*.ts");
+  for (const f of glob.scanSync({ cwd: dir })) {
+    if (f.includes("node_modules")) continue;
+    newest = Math.max(newest, statSync(path.join(dir, f)).mtimeMs);
+  }
+  return newest;
+}
+
+export async function up(o: UpOptions): Promise<never> {
+  checkPrefix(o.prefix);
+  requireRoot();
+  const policy = await loadPolicyFile(o.policyFile);
+  const table = compileRuleTable(policy);
+  const layout = layoutOf(o.prefix);
+  const pidFile = path.join(layout.runDir, "supervisor.pid");
+  if (existsSync(pidFile) && alive(Number(readFileSync(pidFile, "utf8")))) {
+    throw new Error(`host mode "${o.prefix}" is already running (smgw down${o.prefix === "smgw" ? "" : ` --name ${o.prefix}`} stops it)`);
+  }
+  const topo = topologyOf(o.prefix, policy);
+  destroyTopology(topo); // leftovers of a run that was killed
+  const binary = buildBinary(o.repoRoot, o.out);
+  const ids = prepareLayout(layout, table, binary, o.policyFile);
+  const accounts = await prepareAccounts(layout, policy, ids.display);
+  writeFileSync(pidFile, String(process.pid));
+
+  let supervisor: Supervisor | undefined;
+  const peers: import("bun").Subprocess[] = [];
+  let tearingDown = false;
+  const teardown = async (code: number) => {
+    if (tearingDown) return;
+    tearingDown = true;
+    o.out("stopping ...");
+    for (const p of peers) p.kill("SIGTERM");
+    await supervisor?.stopAll();
+    destroyTopology(topo);
+    rmSync(layout.runDir, { recursive: true, force: true });
+    o.out("stopped; namespaces and processes removed");
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void teardown(0));
+  process.on("SIGTERM", () => void teardown(0));
+
+  try {
+    createTopology(topo);
+    supervisor = new Supervisor({
+      layout,
+      namespace: topo.gateway,
+      ids,
+      logLevel: o.logLevel,
+      onEvent: (l) => o.out(`  ${l}`),
+    });
+    for (const unit of START_ORDER) await supervisor.start(unit);
+    peers.push(...startPeers(o, topo, policy, table.listeners));
+  } catch (e) {
+    o.out(`error: ${(e as Error).message}`);
+    await teardown(1);
+  }
+  printSummary(o, topo, layout, accounts, policy);
+  o.out("ready");
+  return new Promise<never>(() => {});
+}
+
+function startPeers(
+  o: UpOptions,
+  topo: Topology,
+  policy: Policy,
+  listeners: ReturnType<typeof compileRuleTable>["listeners"],
+): import("bun").Subprocess[] {
+  const lmn = listeners.find((l) => l.unit === "meter");
+  if (!lmn) return [];
+  const cli = path.join(o.repoRoot, "userland", "cli", "main.ts");
+  return Object.values(policy.endpoints)
+    .filter((e) => e.role === "meter" && e.credential.kind === "meter-id")
+    .map((e) => {
+      const id = e.credential.kind === "meter-id" ? e.credential.id : "";
+      const proc = Bun.spawn(
+        [
+          "ip", "netns", "exec", topo.peers.LMN,
+          process.execPath, cli, "sim", "meter",
+          "--id", id, "--source", e.addresses[0] ?? "", "--gateway", lmn.address,
+          "--port", String(lmn.port), "--interval", String(o.meterIntervalMs),
+        ],
+        { stdin: "ignore", stdout: "ignore", stderr: "inherit" },
+      );
+      o.out(`  simulated meter ${e.name} (${id}) from ${e.addresses[0]} in ${topo.peers.LMN} (pid ${proc.pid})`);
+      return proc;
+    });
+}
+
+function printSummary(
+  o: UpOptions,
+  topo: Topology,
+  layout: ReturnType<typeof layoutOf>,
+  accounts: { name: string; role: string; password: string }[],
+  policy: Policy,
+): void {
+  const han = policy.document.networks.HAN.address.split("/")[0];
+  const alice = accounts.find((a) => a.role === "consumer");
+  o.out("");
+  o.out(`gateway namespace ${topo.gateway}: wan0 ${topo.nics.WAN.address}, lmn0 ${topo.nics.LMN.address}, han0 ${topo.nics.HAN.address}`);
+  o.out(`peer namespaces: ${Object.values(topo.peers).join(", ")}`);
+  o.out(`unit logs (JSON lines): ${layout.logDir}/<unit>.log`);
+  o.out(`HAN accounts: ${layout.credentials}`);
+  if (alice) {
+    o.out("try, from the HAN:");
+    o.out(`  ip netns exec ${topo.peers.HAN} curl -s -u ${alice.name}:${alice.password} http://${han}:8080/api/v1/meters`);
+  }
+  o.out(`stop with Ctrl-C or: smgw down${o.prefix === "smgw" ? "" : ` --name ${o.prefix}`}`);
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stop a running host mode and remove whatever a killed one left behind. */
+export async function down(prefix: string, out: (l: string) => void): Promise<void> {
+  checkPrefix(prefix);
+  requireRoot();
+  const layout = layoutOf(prefix);
+  const pidFile = path.join(layout.runDir, "supervisor.pid");
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    if (alive(pid)) {
+      process.kill(pid, "SIGTERM");
+      const end = Date.now() + 30_000;
+      while (alive(pid) && Date.now() < end) await Bun.sleep(100);
+      if (alive(pid)) process.kill(pid, "SIGKILL");
+    }
+  }
+  const left = existingNamespaces().filter((n) => n.startsWith(`${prefix}-`));
+  for (const ns of left) {
+    for (const p of Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(p), "SIGKILL");
+      } catch {}
+    }
+    Bun.spawnSync(["ip", "netns", "delete", ns]);
+  }
+  rmSync(layout.runDir, { recursive: true, force: true });
+  out(`host mode "${prefix}" is down${left.length ? ` (removed ${left.join(", ")})` : ""}`);
+}

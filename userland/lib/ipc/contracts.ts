@@ -1,0 +1,145 @@
+// Message contracts: the body schema of each message type and of its answer. The IFM
+// validates both directions, so a unit can trust the shape of what reaches it. Every message
+// type of the policy has a contract here (a test checks both lists agree).
+import { type Static, type TSchema, Type as T } from "@sinclair/typebox";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+
+const Strict = { additionalProperties: false } as const;
+const EndpointName = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}$" });
+const IsoTime = T.String({
+  pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,6})?(Z|[+-]\\d{2}:\\d{2})$",
+});
+/** OBIS code as "A-B:C.D.E*F", e.g. "1-0:1.8.0*255". */
+export const ObisSchema = T.String({ pattern: "^\\d{1,3}-\\d{1,3}:\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\*\\d{1,3}$" });
+
+export const ReadingSchema = T.Object(
+  {
+    obis: ObisSchema,
+    value: T.Number(),
+    unit: T.String({ maxLength: 16 }),
+    /** Gateway time at which the reading was received (the gateway, not the meter, stamps time). */
+    capturedAt: IsoTime,
+    /** The meter's status word, kept raw. */
+    status: T.Integer({ minimum: 0, maximum: 0xffffffff }),
+  },
+  Strict,
+);
+export type Reading = Static<typeof ReadingSchema>;
+
+export const StoredReadingSchema = T.Composite([ReadingSchema, T.Object({ seq: T.Integer() })]);
+
+const StatusBody = T.Object(
+  {
+    unit: T.String(),
+    version: T.String(),
+    uptimeSeconds: T.Number({ minimum: 0 }),
+    state: T.Union([T.Literal("ok"), T.Literal("degraded")]),
+    detail: T.Record(T.String(), T.Unknown()),
+  },
+  Strict,
+);
+
+export const CONTRACTS = {
+  "storage.append-readings": {
+    request: T.Object(
+      { meter: EndpointName, readings: T.Array(ReadingSchema, { minItems: 1, maxItems: 1000 }) },
+      Strict,
+    ),
+    response: T.Object({ stored: T.Integer({ minimum: 0 }) }, Strict),
+  },
+  "storage.query-readings": {
+    request: T.Object(
+      {
+        meter: EndpointName,
+        obis: T.Optional(ObisSchema),
+        from: T.Optional(IsoTime),
+        to: T.Optional(IsoTime),
+        limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
+        /** Paging cursor: the `seq` of the last reading of the previous page. */
+        after: T.Optional(T.Integer({ minimum: 0 })),
+      },
+      Strict,
+    ),
+    response: T.Object(
+      {
+        readings: T.Array(StoredReadingSchema, { maxItems: 1000 }),
+        next: T.Optional(T.Integer({ minimum: 0 })),
+      },
+      Strict,
+    ),
+  },
+  "storage.list-meters": {
+    request: T.Object({}, Strict),
+    response: T.Object(
+      {
+        meters: T.Array(
+          T.Object(
+            { meter: EndpointName, readings: T.Integer({ minimum: 0 }), last: T.Optional(IsoTime) },
+            Strict,
+          ),
+        ),
+      },
+      Strict,
+    ),
+  },
+  "storage.append-log": {
+    request: T.Object(
+      {
+        event: T.String({ pattern: "^[a-z][a-z0-9.-]{1,63}$" }),
+        severity: T.Union([T.Literal("info"), T.Literal("warning"), T.Literal("alert")]),
+        detail: T.Record(T.String({ maxLength: 64 }), T.Union([T.String({ maxLength: 512 }), T.Number(), T.Boolean()])),
+      },
+      Strict,
+    ),
+    response: T.Object({ seq: T.Integer({ minimum: 1 }) }, Strict),
+  },
+  "status.get": { request: T.Object({}, Strict), response: StatusBody },
+  "cls.relay": {
+    request: T.Object(
+      { device: EndpointName, channel: T.String({ maxLength: 64 }), data: T.String({ maxLength: 65536 }) },
+      Strict,
+    ),
+    response: T.Object({ sent: T.Integer({ minimum: 0 }) }, Strict),
+  },
+  "crypto.sign": {
+    request: T.Object(
+      {
+        key: T.String({ pattern: "^[a-z0-9-]{1,32}$" }),
+        algorithm: T.Union([T.Literal("ecdsa-sha256"), T.Literal("ecdsa-sha384")]),
+        digest: T.String({ pattern: "^[0-9a-f]{64,128}$" }),
+      },
+      Strict,
+    ),
+    response: T.Object({ signature: T.String({ pattern: "^[0-9a-f]+$" }) }, Strict),
+  },
+  "tcm.open-channel": {
+    request: T.Object({ endpoint: EndpointName, purpose: T.String({ maxLength: 64 }) }, Strict),
+    response: T.Object({ channel: T.String({ maxLength: 64 }) }, Strict),
+  },
+} as const satisfies Record<string, { request: TSchema; response: TSchema }>;
+
+export type MessageType = keyof typeof CONTRACTS;
+export type RequestBody<M extends MessageType> = Static<(typeof CONTRACTS)[M]["request"]>;
+export type ResponseBody<M extends MessageType> = Static<(typeof CONTRACTS)[M]["response"]>;
+
+export const MESSAGE_TYPES = Object.keys(CONTRACTS) as MessageType[];
+
+export function isMessageType(s: string): s is MessageType {
+  return Object.hasOwn(CONTRACTS, s);
+}
+
+const compiled = new Map<string, { request: TypeCheck<TSchema>; response: TypeCheck<TSchema> }>(
+  Object.entries(CONTRACTS).map(([k, v]) => [
+    k,
+    { request: TypeCompiler.Compile(v.request), response: TypeCompiler.Compile(v.response) },
+  ]),
+);
+
+export function contractOf(type: MessageType): {
+  request: TypeCheck<TSchema>;
+  response: TypeCheck<TSchema>;
+} {
+  const c = compiled.get(type);
+  if (!c) throw new Error(`no contract for ${type}`);
+  return c;
+}

@@ -1,0 +1,27 @@
+export { FramedChannel, MAX_QUEUED_BYTES } from "./channel.ts";
+export { type DeliveryContext, IpcClient, type IpcClientOptions, IpcError } from "./client.ts";
+export {
+  CONTRACTS,
+  contractOf,
+  isMessageType,
+  MESSAGE_TYPES,
+  type MessageType,
+  ObisSchema,
+  type Reading,
+  ReadingSchema,
+  type RequestBody,
+  type ResponseBody,
+} from "./contracts.ts";
+export {
+  checkDeliver,
+  checkRequest,
+  checkResponse,
+  type Deliver,
+  type ErrorCode,
+  errorResponse,
+  firstError,
+  type Request,
+  type Response,
+  type Scope,
+} from "./envelope.ts";
+export { DEFAULT_MAX_FRAME, encodeFrame, FrameDecoder, type FrameResult } from "./frame.ts";
