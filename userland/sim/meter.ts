@@ -36,7 +36,7 @@ export async function runSimMeter(o: SimMeterOptions): Promise<void> {
     if (hour >= 10 && hour <= 16) exportWh += (150 * o.intervalMs) / 3_600_000;
     const file = buildMeterReadingFile({
       serverId: new TextEncoder().encode(o.serverId),
-      transactionId: `t${tx++}`,
+      transactionId: tx++,
       entries: [
         { obis: "1-0:1.8.0*255", unit: 30, scaler: -1, value: BigInt(Math.round(importWh * 10)), status: 0x00070202 },
         { obis: "1-0:2.8.0*255", unit: 30, scaler: -1, value: BigInt(Math.round(exportWh * 10)), status: 0x00070202 },

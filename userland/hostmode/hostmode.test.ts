@@ -1,0 +1,172 @@
+// The foundation's end-to-end slices in real namespaces, as root: readings from a simulated
+// meter on the LMN reach a HAN client through meter -> IFM -> storage -> display; a denied
+// flow is refused and logged; another user cannot reach a unit's socket; stopping leaves
+// nothing behind.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+
+const isRoot = process.getuid?.() === 0;
+const REPO = path.resolve(import.meta.dir, "../..");
+const NAME = `smgwt${process.pid % 100000}`;
+const PROBE = path.join(import.meta.dir, "fixtures", "ipc-probe.py");
+const HAN_GW = "203.0.113.1";
+
+let up: import("bun").Subprocess<"ignore", "pipe", "pipe"> | undefined;
+const output: string[] = [];
+let passwords: Record<string, string> = {};
+
+function sh(cmd: string[]): { code: number; out: string; err: string } {
+  const p = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode ?? -1, out: p.stdout.toString(), err: p.stderr.toString() };
+}
+
+function han(user: string, urlPath: string): { status: number; body: unknown } {
+  const r = sh([
+    "ip", "netns", "exec", `${NAME}-han`, "curl", "-s", "-m", "10", "-u", `${user}:${passwords[user]}`,
+    "-w", "\n%{http_code}", `http://${HAN_GW}:8080${urlPath}`,
+  ]);
+  const lines = r.out.trimEnd().split("\n");
+  const status = Number(lines.pop());
+  const text = lines.join("\n");
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  return { status, body };
+}
+
+function probeAs(user: string, unit: string, request: unknown): Record<string, unknown> {
+  const r = sh([
+    "setpriv", `--reuid=${user}`, `--regid=${user === "nobody" ? "nogroup" : user}`, "--clear-groups", "/usr/bin/python3", PROBE,
+    `/run/${NAME}/ipc/${unit}/ifm.sock`, JSON.stringify(request),
+  ]);
+  return JSON.parse(r.out.trim() || JSON.stringify({ probe_failed: r.err }));
+}
+
+async function waitFor<T>(what: string, f: () => T | undefined, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${output.join("")}`);
+    await Bun.sleep(250);
+  }
+}
+
+describe.skipIf(!isRoot)("host mode (needs root)", () => {
+  beforeAll(async () => {
+    up = Bun.spawn([path.join(REPO, "smgw"), "up", "--name", NAME, "--meter-interval", "0.5"], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const decoder = new TextDecoder();
+    void (async () => {
+      for await (const c of up.stdout) output.push(decoder.decode(c));
+    })();
+    void (async () => {
+      for await (const c of up.stderr) output.push(decoder.decode(c));
+    })();
+    await waitFor("host mode to be ready", () => (output.join("").includes("\nready") ? true : undefined), 240_000);
+    for (const line of readFileSync(`/var/lib/${NAME}/credentials.txt`, "utf8").split("\n")) {
+      const [n, , pw] = line.split(" ");
+      if (n && pw && !n.startsWith("#")) passwords[n] = pw;
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    if (up && up.exitCode === null) {
+      up.kill("SIGINT");
+      await Promise.race([up.exited, Bun.sleep(30_000)]);
+    }
+    sh([path.join(REPO, "smgw"), "down", "--name", NAME]);
+    sh(["rm", "-rf", `/var/lib/${NAME}`]);
+  }, 60_000);
+
+  test("every unit runs as its own user in the gateway namespace", () => {
+    const pids = sh(["ip", "netns", "pids", `${NAME}-gw`]).out.split(/\s+/).filter(Boolean);
+    const users = new Set<string>();
+    for (const pid of pids) {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+      const name = sh(["getent", "passwd", uid ?? ""]).out.split(":")[0];
+      if (name) users.add(name);
+    }
+    expect([...users].sort()).toEqual(
+      ["admin", "cls", "crypto", "display", "ifm", "meter", "net", "storage", "sysmgmt", "tcm"].map((u) => `smgw-${u}`),
+    );
+  });
+
+  test("readings slice: LMN meter -> meter -> IFM -> storage -> display -> HAN client", async () => {
+    const body = await waitFor(
+      "readings of meter-1 on the HAN",
+      () => {
+        const r = han("alice", "/api/v1/meters/meter-1/readings?obis=1-0:1.8.0*255");
+        const readings = (r.body as { readings?: { value: number; capturedAt: string }[] }).readings;
+        return r.status === 200 && readings && readings.length >= 2 ? readings : undefined;
+      },
+      60_000,
+    );
+    expect(body[0]).toMatchObject({ obis: "1-0:1.8.0*255", unit: "Wh" });
+    expect((body[1]?.value ?? 0) >= (body[0]?.value ?? 0)).toBe(true);
+    const meters = han("alice", "/api/v1/meters");
+    expect(meters.status).toBe(200);
+    expect((meters.body as { meters: { meter: string }[] }).meters.map((m) => m.meter)).toEqual(["meter-1", "meter-2"]);
+  });
+
+  test("a consumer cannot see another consumer's meter; the technician sees no readings", () => {
+    expect(han("alice", "/api/v1/meters/meter-3/readings").status).toBe(404);
+    expect(han("bob", "/api/v1/meters/meter-1/readings").status).toBe(404);
+    expect(han("bob", "/api/v1/meters/meter-3/readings").status).toBe(200);
+    expect(han("technician", "/api/v1/meters").status).toBe(403);
+    const status = han("technician", "/api/v1/status");
+    expect(status.status).toBe(200);
+    expect((status.body as { units: Record<string, { state: string }> }).units.meter?.state).toBe("ok");
+    expect(han("alice", "/api/v1/meters/meter-1/readings?from=yesterday").status).toBe(400);
+    expect(han("alice", "/api/v1/meters/meter-1/readings?limit=5000").status).toBe(400);
+    expect(han("alice", "/api/v1/meters/meter-1/readings?x=1").status).toBe(400);
+    expect(han("mallory", "/api/v1/meters").status).toBe(401);
+  });
+
+  test("denied slice: meter -> cls is refused by the IFM and logged", async () => {
+    const reply = probeAs("smgw-meter", "meter", {
+      kind: "request",
+      id: "probe-1",
+      to: "cls",
+      type: "cls.relay",
+      body: { device: "heatpump", channel: "c1", data: "hello" },
+    });
+    expect(reply).toMatchObject({ kind: "response", id: "probe-1", ok: false, error: { code: "denied" } });
+    const line = await waitFor("the denial in the IFM's log", () =>
+      readFileSync(`/run/${NAME}/log/ifm.log`, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.event === "flow.denied" && l.from === "meter" && l.to === "cls"),
+    );
+    expect(line).toMatchObject({ unit: "ifm", level: "warn", type: "cls.relay" });
+  });
+
+  test("a process of another user cannot connect to a unit's socket", () => {
+    expect(probeAs("smgw-display", "meter", {})).toMatchObject({ connect_error: "PermissionError" });
+    expect(probeAs("nobody", "storage", {})).toMatchObject({ connect_error: "PermissionError" });
+    // The unit's own user can.
+    expect(probeAs("smgw-meter", "meter", { kind: "request", id: "s", to: "sysmgmt", type: "status.get", body: {} })).toMatchObject({
+      ok: false,
+      error: { code: "denied" },
+    });
+  });
+
+  test("stopping removes every namespace and process", async () => {
+    up?.kill("SIGINT");
+    await Promise.race([up?.exited, Bun.sleep(30_000)]);
+    expect(up?.exitCode).toBe(0);
+    const ns = sh(["ip", "netns", "list"]).out;
+    expect(ns).not.toContain(`${NAME}-`);
+    for (const u of ["meter", "ifm", "storage", "display"]) {
+      expect(sh(["pgrep", "-u", `smgw-${u}`, "-f", `/var/lib/${NAME}/`]).code).toBe(1);
+    }
+    expect(existsSync(`/run/${NAME}`)).toBe(false);
+  }, 60_000);
+});
