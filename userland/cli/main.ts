@@ -73,7 +73,8 @@ async function cmdUp(args: string[], out: Out): Promise<number> {
     "log-level": { type: "string", default: "info" },
   });
   const seconds = Number(values["meter-interval"]);
-  if (!(seconds >= 0.2 && seconds <= 3600)) throw new UsageError("--meter-interval must be 0.2 to 3600 seconds");
+  if (!(seconds >= 0.2 && seconds <= 3600))
+    throw new UsageError("--meter-interval must be 0.2 to 3600 seconds");
   if (!["debug", "info", "warn", "error"].includes(String(values["log-level"]))) {
     throw new UsageError("--log-level must be debug, info, warn or error");
   }
@@ -98,7 +99,8 @@ async function cmdDown(args: string[], out: Out): Promise<number> {
 
 async function cmdPolicy(args: string[], out: Out): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== "check") throw new UsageError(`unknown policy command "${sub ?? ""}" (try: smgw policy check)`);
+  if (sub !== "check")
+    throw new UsageError(`unknown policy command "${sub ?? ""}" (try: smgw policy check)`);
   const { positionals } = options(rest, {}, true);
   if (positionals.length > 1) throw new UsageError("policy check takes one file");
   const file = positionals[0] ?? DEFAULT_POLICY;
@@ -107,11 +109,14 @@ async function cmdPolicy(args: string[], out: Out): Promise<number> {
     out(`policy ${file} is valid (sha256 ${table.digest.slice(0, 16)})`);
     for (const [from, byTo] of Object.entries(table.ipc)) {
       for (const [to, types] of Object.entries(byTo ?? {})) {
-        for (const [type, r] of Object.entries(types)) out(`  ipc  ${from} -> ${to}  ${type}  [${r.flow}, ${r.rule}]`);
+        for (const [type, r] of Object.entries(types))
+          out(`  ipc  ${from} -> ${to}  ${type}  [${r.flow}, ${r.rule}]`);
       }
     }
     for (const l of table.listeners) {
-      out(`  net  ${l.network} ${l.protocol}/${l.port} -> ${l.unit}  from ${l.peers.join(", ")}  [${l.flow}]`);
+      out(
+        `  net  ${l.network} ${l.protocol}/${l.port} -> ${l.unit}  from ${l.peers.join(", ")}  [${l.flow}]`,
+      );
     }
     return 0;
   } catch (e) {
@@ -125,7 +130,8 @@ async function cmdPolicy(args: string[], out: Out): Promise<number> {
 
 async function cmdSim(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
-  if (kind !== "meter") throw new UsageError(`unknown simulated peer "${kind ?? ""}" (try: smgw sim meter)`);
+  if (kind !== "meter")
+    throw new UsageError(`unknown simulated peer "${kind ?? ""}" (try: smgw sim meter)`);
   const { values } = options(rest, {
     id: { type: "string" },
     source: { type: "string" },

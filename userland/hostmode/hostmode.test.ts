@@ -14,7 +14,7 @@ const HAN_GW = "203.0.113.1";
 
 let up: import("bun").Subprocess<"ignore", "pipe", "pipe"> | undefined;
 const output: string[] = [];
-let passwords: Record<string, string> = {};
+const passwords: Record<string, string> = {};
 
 function sh(cmd: string[]): { code: number; out: string; err: string } {
   const p = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
@@ -23,8 +23,19 @@ function sh(cmd: string[]): { code: number; out: string; err: string } {
 
 function han(user: string, urlPath: string): { status: number; body: unknown } {
   const r = sh([
-    "ip", "netns", "exec", `${NAME}-han`, "curl", "-s", "-m", "10", "-u", `${user}:${passwords[user]}`,
-    "-w", "\n%{http_code}", `http://${HAN_GW}:8080${urlPath}`,
+    "ip",
+    "netns",
+    "exec",
+    `${NAME}-han`,
+    "curl",
+    "-s",
+    "-m",
+    "10",
+    "-u",
+    `${user}:${passwords[user]}`,
+    "-w",
+    "\n%{http_code}",
+    `http://${HAN_GW}:8080${urlPath}`,
   ]);
   const lines = r.out.trimEnd().split("\n");
   const status = Number(lines.pop());
@@ -38,8 +49,14 @@ function han(user: string, urlPath: string): { status: number; body: unknown } {
 
 function probeAs(user: string, unit: string, request: unknown): Record<string, unknown> {
   const r = sh([
-    "setpriv", `--reuid=${user}`, `--regid=${user === "nobody" ? "nogroup" : user}`, "--clear-groups", "/usr/bin/python3", PROBE,
-    `/run/${NAME}/ipc/${unit}/ifm.sock`, JSON.stringify(request),
+    "setpriv",
+    `--reuid=${user}`,
+    `--regid=${user === "nobody" ? "nogroup" : user}`,
+    "--clear-groups",
+    "/usr/bin/python3",
+    PROBE,
+    `/run/${NAME}/ipc/${unit}/ifm.sock`,
+    JSON.stringify(request),
   ]);
   return JSON.parse(r.out.trim() || JSON.stringify({ probe_failed: r.err }));
 }
@@ -68,7 +85,11 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
     void (async () => {
       for await (const c of up.stderr) output.push(decoder.decode(c));
     })();
-    await waitFor("host mode to be ready", () => (output.join("").includes("\nready") ? true : undefined), 240_000);
+    await waitFor(
+      "host mode to be ready",
+      () => (output.join("").includes("\nready") ? true : undefined),
+      240_000,
+    );
     for (const line of readFileSync(`/var/lib/${NAME}/credentials.txt`, "utf8").split("\n")) {
       const [n, , pw] = line.split(" ");
       if (n && pw && !n.startsWith("#")) passwords[n] = pw;
@@ -85,7 +106,9 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
   }, 60_000);
 
   test("every unit runs as its own user in the gateway namespace", () => {
-    const pids = sh(["ip", "netns", "pids", `${NAME}-gw`]).out.split(/\s+/).filter(Boolean);
+    const pids = sh(["ip", "netns", "pids", `${NAME}-gw`])
+      .out.split(/\s+/)
+      .filter(Boolean);
     const users = new Set<string>();
     for (const pid of pids) {
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -94,7 +117,9 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
       if (name) users.add(name);
     }
     expect([...users].sort()).toEqual(
-      ["admin", "cls", "crypto", "display", "ifm", "meter", "net", "storage", "sysmgmt", "tcm"].map((u) => `smgw-${u}`),
+      ["admin", "cls", "crypto", "display", "ifm", "meter", "net", "storage", "sysmgmt", "tcm"].map(
+        (u) => `smgw-${u}`,
+      ),
     );
   });
 
@@ -103,7 +128,8 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
       "readings of meter-1 on the HAN",
       () => {
         const r = han("alice", "/api/v1/meters/meter-1/readings?obis=1-0:1.8.0*255");
-        const readings = (r.body as { readings?: { value: number; capturedAt: string }[] }).readings;
+        const readings = (r.body as { readings?: { value: number; capturedAt: string }[] })
+          .readings;
         return r.status === 200 && readings && readings.length >= 2 ? readings : undefined;
       },
       60_000,
@@ -112,7 +138,10 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
     expect((body[1]?.value ?? 0) >= (body[0]?.value ?? 0)).toBe(true);
     const meters = han("alice", "/api/v1/meters");
     expect(meters.status).toBe(200);
-    expect((meters.body as { meters: { meter: string }[] }).meters.map((m) => m.meter)).toEqual(["meter-1", "meter-2"]);
+    expect((meters.body as { meters: { meter: string }[] }).meters.map((m) => m.meter)).toEqual([
+      "meter-1",
+      "meter-2",
+    ]);
   });
 
   test("a consumer cannot see another consumer's meter; the technician sees no readings", () => {
@@ -122,7 +151,9 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
     expect(han("technician", "/api/v1/meters").status).toBe(403);
     const status = han("technician", "/api/v1/status");
     expect(status.status).toBe(200);
-    expect((status.body as { units: Record<string, { state: string }> }).units.meter?.state).toBe("ok");
+    expect((status.body as { units: Record<string, { state: string }> }).units.meter?.state).toBe(
+      "ok",
+    );
     expect(han("alice", "/api/v1/meters/meter-1/readings?from=yesterday").status).toBe(400);
     expect(han("alice", "/api/v1/meters/meter-1/readings?limit=5000").status).toBe(400);
     expect(han("alice", "/api/v1/meters/meter-1/readings?x=1").status).toBe(400);
@@ -137,7 +168,12 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
       type: "cls.relay",
       body: { device: "heatpump", channel: "c1", data: "hello" },
     });
-    expect(reply).toMatchObject({ kind: "response", id: "probe-1", ok: false, error: { code: "denied" } });
+    expect(reply).toMatchObject({
+      kind: "response",
+      id: "probe-1",
+      ok: false,
+      error: { code: "denied" },
+    });
     const line = await waitFor("the denial in the IFM's log", () =>
       readFileSync(`/run/${NAME}/log/ifm.log`, "utf8")
         .split("\n")
@@ -149,10 +185,20 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
   });
 
   test("a process of another user cannot connect to a unit's socket", () => {
-    expect(probeAs("smgw-display", "meter", {})).toMatchObject({ connect_error: "PermissionError" });
+    expect(probeAs("smgw-display", "meter", {})).toMatchObject({
+      connect_error: "PermissionError",
+    });
     expect(probeAs("nobody", "storage", {})).toMatchObject({ connect_error: "PermissionError" });
     // The unit's own user can.
-    expect(probeAs("smgw-meter", "meter", { kind: "request", id: "s", to: "sysmgmt", type: "status.get", body: {} })).toMatchObject({
+    expect(
+      probeAs("smgw-meter", "meter", {
+        kind: "request",
+        id: "s",
+        to: "sysmgmt",
+        type: "status.get",
+        body: {},
+      }),
+    ).toMatchObject({
       ok: false,
       error: { code: "denied" },
     });

@@ -1,7 +1,16 @@
 // Directories and files of a host-mode gateway. Each unit's IPC socket sits in a directory
 // owned by the IFM's user with the unit's group and mode 0710: only that unit (and root) can
 // reach it, so the IFM knows who is talking from where the connection arrived.
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { type Policy, type RuleTable, UNIT_NAMES, type UnitName } from "@smgw/policy";
 import { ensureUser, type Ids } from "./users.ts";
@@ -47,7 +56,10 @@ export function prepareLayout(
   builtBinary: string,
   policyFile: string,
 ): Record<UnitName, Ids> {
-  const ids = Object.fromEntries(UNIT_NAMES.map((u) => [u, ensureUser(table.users[u])])) as Record<UnitName, Ids>;
+  const ids = Object.fromEntries(UNIT_NAMES.map((u) => [u, ensureUser(table.users[u])])) as Record<
+    UnitName,
+    Ids
+  >;
   rmSync(l.runDir, { recursive: true, force: true });
   dir(l.runDir, 0o755);
   dir(path.join(l.runDir, "ipc"), 0o755);
@@ -101,7 +113,10 @@ export async function prepareAccounts(l: Layout, policy: Policy, display: Ids): 
   );
   const hashed: Record<string, { role: string; passwordHash: string }> = {};
   for (const a of accounts) {
-    hashed[a.name] = { role: a.role, passwordHash: await Bun.password.hash(a.password, { algorithm: "argon2id" }) };
+    hashed[a.name] = {
+      role: a.role,
+      passwordHash: await Bun.password.hash(a.password, { algorithm: "argon2id" }),
+    };
   }
   const file = path.join(l.stateDir("display"), "accounts.json");
   writeFileSync(file, JSON.stringify(hashed, null, 2), { mode: 0o600 });

@@ -10,7 +10,9 @@ export function run(cmd: string[], options: { allowFail?: boolean; input?: strin
     stderr: "pipe",
   });
   if (!p.success && !options.allowFail) {
-    throw new CommandError(`${cmd.join(" ")} failed (${p.exitCode}): ${p.stderr.toString().trim()}`);
+    throw new CommandError(
+      `${cmd.join(" ")} failed (${p.exitCode}): ${p.stderr.toString().trim()}`,
+    );
   }
   return p.stdout.toString();
 }

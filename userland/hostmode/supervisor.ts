@@ -3,9 +3,9 @@
 // unit that dies (with backoff); stops everything in reverse order.
 import { appendFileSync, chownSync } from "node:fs";
 import path from "node:path";
-import type { Subprocess } from "bun";
-import { NotifyListener } from "@smgw/sdnotify";
 import type { UnitName } from "@smgw/policy";
+import { NotifyListener } from "@smgw/sdnotify";
+import type { Subprocess } from "bun";
 import type { Layout } from "./layout.ts";
 import type { Ids } from "./users.ts";
 
@@ -138,13 +138,19 @@ export class Supervisor {
       const s = this.units.get(unit);
       if (!s?.proc) continue;
       s.proc.kill("SIGTERM");
-      const done = await Promise.race([s.proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
+      const done = await Promise.race([
+        s.proc.exited.then(() => true),
+        Bun.sleep(10_000).then(() => false),
+      ]);
       if (!done) s.proc.kill("SIGKILL");
       s.listener.close();
     }
   }
 }
 
-async function pump(stream: ReadableStream<Uint8Array>, write: (b: Uint8Array) => void): Promise<void> {
+async function pump(
+  stream: ReadableStream<Uint8Array>,
+  write: (b: Uint8Array) => void,
+): Promise<void> {
   for await (const chunk of stream) write(chunk);
 }

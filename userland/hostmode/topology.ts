@@ -8,15 +8,17 @@ export interface Topology {
   prefix: string;
   gateway: string;
   peers: Record<NetworkName, string>;
-  nics: Record<NetworkName, { ifname: string; address: string; peerIfname: string; peerAddresses: string[] }>;
+  nics: Record<
+    NetworkName,
+    { ifname: string; address: string; peerIfname: string; peerAddresses: string[] }
+  >;
 }
 
 export function topologyOf(prefix: string, policy: Policy): Topology {
   const doc = policy.document;
-  const peers = Object.fromEntries(NETWORK_NAMES.map((n) => [n, `${prefix}-${n.toLowerCase()}`])) as Record<
-    NetworkName,
-    string
-  >;
+  const peers = Object.fromEntries(
+    NETWORK_NAMES.map((n) => [n, `${prefix}-${n.toLowerCase()}`]),
+  ) as Record<NetworkName, string>;
   const nics = Object.fromEntries(
     NETWORK_NAMES.map((n) => {
       const net = doc.networks[n];
@@ -24,7 +26,10 @@ export function topologyOf(prefix: string, policy: Policy): Topology {
       const addrs = Object.values(policy.endpoints)
         .filter((e) => e.network === n)
         .flatMap((e) => e.addresses.map((a) => `${a}/${bits}`));
-      return [n, { ifname: net.interface, address: net.address, peerIfname: "gw0", peerAddresses: addrs }];
+      return [
+        n,
+        { ifname: net.interface, address: net.address, peerIfname: "gw0", peerAddresses: addrs },
+      ];
     }),
   ) as Topology["nics"];
   return { prefix, gateway: `${prefix}-gw`, peers, nics };
@@ -50,10 +55,25 @@ export function createTopology(t: Topology): void {
     const nic = t.nics[n];
     const peer = t.peers[n];
     // Created straight inside the namespaces: nothing appears in the host's own network.
-    run(["ip", "-n", t.gateway, "link", "add", nic.ifname, "type", "veth", "peer", "name", nic.peerIfname, "netns", peer]);
+    run([
+      "ip",
+      "-n",
+      t.gateway,
+      "link",
+      "add",
+      nic.ifname,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      nic.peerIfname,
+      "netns",
+      peer,
+    ]);
     run(["ip", "-n", t.gateway, "addr", "add", nic.address, "dev", nic.ifname]);
     run(["ip", "-n", t.gateway, "link", "set", nic.ifname, "up"]);
-    for (const a of nic.peerAddresses) run(["ip", "-n", peer, "addr", "add", a, "dev", nic.peerIfname]);
+    for (const a of nic.peerAddresses)
+      run(["ip", "-n", peer, "addr", "add", a, "dev", nic.peerIfname]);
     run(["ip", "-n", peer, "link", "set", nic.peerIfname, "up"]);
   }
 }
@@ -63,7 +83,9 @@ export function destroyTopology(t: Topology): void {
   const present = new Set(existingNamespaces());
   for (const ns of namespaces(t)) {
     if (!present.has(ns)) continue;
-    for (const pid of run(["ip", "netns", "pids", ns], { allowFail: true }).split(/\s+/).filter(Boolean)) {
+    for (const pid of run(["ip", "netns", "pids", ns], { allowFail: true })
+      .split(/\s+/)
+      .filter(Boolean)) {
       try {
         process.kill(Number(pid), "SIGKILL");
       } catch {}

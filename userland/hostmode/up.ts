@@ -5,7 +5,13 @@ import { compileRuleTable, loadPolicyFile, type Policy } from "@smgw/policy";
 import { layoutOf, prepareAccounts, prepareLayout } from "./layout.ts";
 import { ok } from "./sh.ts";
 import { START_ORDER, Supervisor } from "./supervisor.ts";
-import { createTopology, destroyTopology, existingNamespaces, type Topology, topologyOf } from "./topology.ts";
+import {
+  createTopology,
+  destroyTopology,
+  existingNamespaces,
+  type Topology,
+  topologyOf,
+} from "./topology.ts";
 
 export interface UpOptions {
   prefix: string;
@@ -23,9 +29,11 @@ export function checkPrefix(prefix: string): void {
 }
 
 function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error("host mode needs root (namespaces, users, setpriv)");
+  if (process.getuid?.() !== 0)
+    throw new Error("host mode needs root (namespaces, users, setpriv)");
   for (const tool of ["ip", "setpriv", "useradd", "getent"]) {
-    if (!ok(["sh", "-c", `command -v ${tool}`])) throw new Error(`${tool} is missing; run ci/setup`);
+    if (!ok(["sh", "-c", `command -v ${tool}`]))
+      throw new Error(`${tool} is missing; run ci/setup`);
   }
 }
 
@@ -37,7 +45,14 @@ export function buildBinary(repoRoot: string, out: (l: string) => void): string 
   if (existsSync(binary) && statSync(binary).mtimeMs > newest) return binary;
   out("building the gateway executable (bun build --compile) ...");
   const p = Bun.spawnSync(
-    [process.execPath, "build", "--compile", path.join(userland, "smgwd", "main.ts"), "--outfile", binary],
+    [
+      process.execPath,
+      "build",
+      "--compile",
+      path.join(userland, "smgwd", "main.ts"),
+      "--outfile",
+      binary,
+    ],
     { cwd: userland, stdout: "pipe", stderr: "pipe" },
   );
   if (!p.success) throw new Error(`build failed: ${p.stderr.toString()}`);
@@ -62,7 +77,9 @@ export async function up(o: UpOptions): Promise<never> {
   const layout = layoutOf(o.prefix);
   const pidFile = path.join(layout.runDir, "supervisor.pid");
   if (existsSync(pidFile) && alive(Number(readFileSync(pidFile, "utf8")))) {
-    throw new Error(`host mode "${o.prefix}" is already running (smgw down${o.prefix === "smgw" ? "" : ` --name ${o.prefix}`} stops it)`);
+    throw new Error(
+      `host mode "${o.prefix}" is already running (smgw down${o.prefix === "smgw" ? "" : ` --name ${o.prefix}`} stops it)`,
+    );
   }
   const topo = topologyOf(o.prefix, policy);
   destroyTopology(topo); // leftovers of a run that was killed
@@ -123,14 +140,30 @@ function startPeers(
       const id = e.credential.kind === "meter-id" ? e.credential.id : "";
       const proc = Bun.spawn(
         [
-          "ip", "netns", "exec", topo.peers.LMN,
-          process.execPath, cli, "sim", "meter",
-          "--id", id, "--source", e.addresses[0] ?? "", "--gateway", lmn.address,
-          "--port", String(lmn.port), "--interval", String(o.meterIntervalMs),
+          "ip",
+          "netns",
+          "exec",
+          topo.peers.LMN,
+          process.execPath,
+          cli,
+          "sim",
+          "meter",
+          "--id",
+          id,
+          "--source",
+          e.addresses[0] ?? "",
+          "--gateway",
+          lmn.address,
+          "--port",
+          String(lmn.port),
+          "--interval",
+          String(o.meterIntervalMs),
         ],
         { stdin: "ignore", stdout: "ignore", stderr: "inherit" },
       );
-      o.out(`  simulated meter ${e.name} (${id}) from ${e.addresses[0]} in ${topo.peers.LMN} (pid ${proc.pid})`);
+      o.out(
+        `  simulated meter ${e.name} (${id}) from ${e.addresses[0]} in ${topo.peers.LMN} (pid ${proc.pid})`,
+      );
       return proc;
     });
 }
@@ -145,13 +178,17 @@ function printSummary(
   const han = policy.document.networks.HAN.address.split("/")[0];
   const alice = accounts.find((a) => a.role === "consumer");
   o.out("");
-  o.out(`gateway namespace ${topo.gateway}: wan0 ${topo.nics.WAN.address}, lmn0 ${topo.nics.LMN.address}, han0 ${topo.nics.HAN.address}`);
+  o.out(
+    `gateway namespace ${topo.gateway}: wan0 ${topo.nics.WAN.address}, lmn0 ${topo.nics.LMN.address}, han0 ${topo.nics.HAN.address}`,
+  );
   o.out(`peer namespaces: ${Object.values(topo.peers).join(", ")}`);
   o.out(`unit logs (JSON lines): ${layout.logDir}/<unit>.log`);
   o.out(`HAN accounts: ${layout.credentials}`);
   if (alice) {
     o.out("try, from the HAN:");
-    o.out(`  ip netns exec ${topo.peers.HAN} curl -s -u ${alice.name}:${alice.password} http://${han}:8080/api/v1/meters`);
+    o.out(
+      `  ip netns exec ${topo.peers.HAN} curl -s -u ${alice.name}:${alice.password} http://${han}:8080/api/v1/meters`,
+    );
   }
   o.out(`stop with Ctrl-C or: smgw down${o.prefix === "smgw" ? "" : ` --name ${o.prefix}`}`);
 }
@@ -183,7 +220,10 @@ export async function down(prefix: string, out: (l: string) => void): Promise<vo
   }
   const left = existingNamespaces().filter((n) => n.startsWith(`${prefix}-`));
   for (const ns of left) {
-    for (const p of Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().split(/\s+/).filter(Boolean)) {
+    for (const p of Bun.spawnSync(["ip", "netns", "pids", ns])
+      .stdout.toString()
+      .split(/\s+/)
+      .filter(Boolean)) {
       try {
         process.kill(Number(p), "SIGKILL");
       } catch {}

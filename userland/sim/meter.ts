@@ -31,15 +31,28 @@ export async function runSimMeter(o: SimMeterOptions): Promise<void> {
 
   for (;;) {
     const hour = new Date().getHours();
-    const powerW = 300 + 900 * Math.max(0, Math.sin(((hour - 6) / 24) * 2 * Math.PI)) + Math.random() * 200;
+    const powerW =
+      300 + 900 * Math.max(0, Math.sin(((hour - 6) / 24) * 2 * Math.PI)) + Math.random() * 200;
     importWh += (powerW * o.intervalMs) / 3_600_000;
     if (hour >= 10 && hour <= 16) exportWh += (150 * o.intervalMs) / 3_600_000;
     const file = buildMeterReadingFile({
       serverId: new TextEncoder().encode(o.serverId),
       transactionId: tx++,
       entries: [
-        { obis: "1-0:1.8.0*255", unit: 30, scaler: -1, value: BigInt(Math.round(importWh * 10)), status: 0x00070202 },
-        { obis: "1-0:2.8.0*255", unit: 30, scaler: -1, value: BigInt(Math.round(exportWh * 10)), status: 0x00070202 },
+        {
+          obis: "1-0:1.8.0*255",
+          unit: 30,
+          scaler: -1,
+          value: BigInt(Math.round(importWh * 10)),
+          status: 0x00070202,
+        },
+        {
+          obis: "1-0:2.8.0*255",
+          unit: 30,
+          scaler: -1,
+          value: BigInt(Math.round(exportWh * 10)),
+          status: 0x00070202,
+        },
         { obis: "1-0:16.7.0*255", unit: 27, scaler: 0, value: BigInt(Math.round(powerW)) },
       ],
     });

@@ -21,7 +21,10 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-export function readConfig(unit: string, env: Record<string, string | undefined> = process.env): DaemonConfig {
+export function readConfig(
+  unit: string,
+  env: Record<string, string | undefined> = process.env,
+): DaemonConfig {
   const picked = Object.fromEntries(
     Object.keys(DaemonConfigSchema.properties)
       .filter((k) => env[k] !== undefined)

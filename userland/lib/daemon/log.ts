@@ -21,8 +21,9 @@ export function createLogger(
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
     write(
-      JSON.stringify({ ts: new Date().toISOString(), level, unit, msg, ...base, ...fields }, (_k, v) =>
-        typeof v === "bigint" ? v.toString() : v instanceof Error ? v.message : v,
+      JSON.stringify(
+        { ts: new Date().toISOString(), level, unit, msg, ...base, ...fields },
+        (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Error ? v.message : v),
       ),
     );
   };

@@ -2,7 +2,13 @@
 // delivers. Reconnects when the IFM restarts, so units survive its restart.
 import type { Socket } from "bun";
 import { FramedChannel } from "./channel.ts";
-import { contractOf, isMessageType, type MessageType, type RequestBody, type ResponseBody } from "./contracts.ts";
+import {
+  contractOf,
+  isMessageType,
+  type MessageType,
+  type RequestBody,
+  type ResponseBody,
+} from "./contracts.ts";
 import {
   checkDeliver,
   checkResponse,
@@ -56,7 +62,10 @@ export class IpcClient {
   /** Handle a message type delivered to this unit. */
   handle<M extends MessageType>(
     type: M,
-    handler: (body: RequestBody<M>, ctx: DeliveryContext) => ResponseBody<M> | Promise<ResponseBody<M>>,
+    handler: (
+      body: RequestBody<M>,
+      ctx: DeliveryContext,
+    ) => ResponseBody<M> | Promise<ResponseBody<M>>,
   ): void {
     this.handlers.set(type, handler as Handler);
   }
@@ -146,7 +155,8 @@ export class IpcClient {
           data: (_socket, data) => this.onData(data),
           drain: () => this.channel?.flush(),
           close: () => this.onClose(),
-          error: (_s, e) => this.options.log?.("warn", "IFM connection error", { error: String(e) }),
+          error: (_s, e) =>
+            this.options.log?.("warn", "IFM connection error", { error: String(e) }),
           connectError: (_s, e) => {
             if (!opened) reject(e);
           },
@@ -181,7 +191,10 @@ export class IpcClient {
     if (!channel) return;
     for (const frame of channel.receive(data)) {
       if (!frame.ok) {
-        this.options.log?.("error", "bad frame from the IFM", { error: frame.error, detail: frame.detail });
+        this.options.log?.("error", "bad frame from the IFM", {
+          error: frame.error,
+          detail: frame.detail,
+        });
         if (frame.error === "oversized") channel.close();
         continue;
       }
@@ -217,14 +230,19 @@ export class IpcClient {
       return;
     }
     try {
-      const result = await handler(d.body, { from: d.from, ...(d.scope ? { scope: d.scope } : {}) });
+      const result = await handler(d.body, {
+        from: d.from,
+        ...(d.scope ? { scope: d.scope } : {}),
+      });
       const check = contractOf(d.type).response;
       if (!check.Check(result)) {
         this.options.log?.("error", "handler produced an invalid answer", {
           type: d.type,
           error: firstError(check, result),
         });
-        channel.send(errorResponse(d.id, "handler-failed", "the handler's answer broke its contract"));
+        channel.send(
+          errorResponse(d.id, "handler-failed", "the handler's answer broke its contract"),
+        );
         return;
       }
       channel.send({ kind: "response", id: d.id, ok: true, body: result });

@@ -1,8 +1,8 @@
 // Message contracts: the body schema of each message type and of its answer. The IFM
 // validates both directions, so a unit can trust the shape of what reaches it. Every message
 // type of the policy has a contract here (a test checks both lists agree).
-import { type Static, type TSchema, Type as T } from "@sinclair/typebox";
-import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { type Static, Type as T, type TSchema } from "@sinclair/typebox";
+import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 
 const Strict = { additionalProperties: false } as const;
 const EndpointName = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}$" });
@@ -10,7 +10,9 @@ const IsoTime = T.String({
   pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,6})?(Z|[+-]\\d{2}:\\d{2})$",
 });
 /** OBIS code as "A-B:C.D.E*F", e.g. "1-0:1.8.0*255". */
-export const ObisSchema = T.String({ pattern: "^\\d{1,3}-\\d{1,3}:\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\*\\d{1,3}$" });
+export const ObisSchema = T.String({
+  pattern: "^\\d{1,3}-\\d{1,3}:\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\*\\d{1,3}$",
+});
 
 export const ReadingSchema = T.Object(
   {
@@ -87,7 +89,10 @@ export const CONTRACTS = {
       {
         event: T.String({ pattern: "^[a-z][a-z0-9.-]{1,63}$" }),
         severity: T.Union([T.Literal("info"), T.Literal("warning"), T.Literal("alert")]),
-        detail: T.Record(T.String({ maxLength: 64 }), T.Union([T.String({ maxLength: 512 }), T.Number(), T.Boolean()])),
+        detail: T.Record(
+          T.String({ maxLength: 64 }),
+          T.Union([T.String({ maxLength: 512 }), T.Number(), T.Boolean()]),
+        ),
       },
       Strict,
     ),
@@ -96,7 +101,11 @@ export const CONTRACTS = {
   "status.get": { request: T.Object({}, Strict), response: StatusBody },
   "cls.relay": {
     request: T.Object(
-      { device: EndpointName, channel: T.String({ maxLength: 64 }), data: T.String({ maxLength: 65536 }) },
+      {
+        device: EndpointName,
+        channel: T.String({ maxLength: 64 }),
+        data: T.String({ maxLength: 65536 }),
+      },
       Strict,
     ),
     response: T.Object({ sent: T.Integer({ minimum: 0 }) }, Strict),

@@ -50,7 +50,11 @@ export class FrameDecoder {
       if (len > this.maxFrame) {
         this.broken = true;
         this.buf = new Uint8Array(0);
-        out.push({ ok: false, error: "oversized", detail: `frame of ${len} bytes exceeds ${this.maxFrame}` });
+        out.push({
+          ok: false,
+          error: "oversized",
+          detail: `frame of ${len} bytes exceeds ${this.maxFrame}`,
+        });
         return out;
       }
       if (joined.length - off - 4 < len) break;
@@ -59,7 +63,11 @@ export class FrameDecoder {
       try {
         out.push({ ok: true, value: JSON.parse(decoder.decode(body)) });
       } catch (e) {
-        out.push({ ok: false, error: "malformed-json", detail: (e as Error).message.slice(0, 200) });
+        out.push({
+          ok: false,
+          error: "malformed-json",
+          detail: (e as Error).message.slice(0, 200),
+        });
       }
     }
     this.buf = joined.slice(off);

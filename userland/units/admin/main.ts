@@ -26,7 +26,13 @@ export const main: DaemonMain = async (ctx) => {
                 : !listener.peers.includes(address)
                   ? "sender is not a configured GWA address"
                   : "no GWA wake-up certificate provisioned";
-            ctx.log.warn("wake-up refused", { event: "wake-up.refused", from: address, port, bytes: buf.length, reason });
+            ctx.log.warn("wake-up refused", {
+              event: "wake-up.refused",
+              from: address,
+              port,
+              bytes: buf.length,
+              reason,
+            });
             ifm
               .request("storage", "storage.append-log", {
                 event: "wake-up.refused",

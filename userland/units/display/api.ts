@@ -1,24 +1,37 @@
 // The display's HTTP API on the HAN. A consumer sees the meters assigned to them and their
 // readings; the service technician sees the gateway status only. The IFM checks the same
 // rule again on every request (scope consumer-own-meters), so a bug here cannot leak.
+
+import type { Logger } from "@smgw/daemon";
 import type { IpcClient } from "@smgw/ipc";
 import { IpcError } from "@smgw/ipc";
-import type { Logger } from "@smgw/daemon";
 import type { Authenticator } from "./auth.ts";
 
-const ISO =
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const OBIS = /^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}\*\d{1,3}$/;
 
-export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+export function json(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(JSON.stringify(body), {
     status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      ...headers,
+    },
   });
 }
 
-function problem(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+function problem(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+) {
   return json(status, { error: { code, message } }, headers);
 }
 
@@ -26,7 +39,8 @@ export function createHandler(deps: { ifm: IpcClient; auth: Authenticator; log: 
   const { ifm, auth, log } = deps;
   return async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
-    if (req.method !== "GET") return problem(405, "method-not-allowed", "the API is read-only", { allow: "GET" });
+    if (req.method !== "GET")
+      return problem(405, "method-not-allowed", "the API is read-only", { allow: "GET" });
     if (url.pathname.length > 256 || url.search.length > 1024) {
       return problem(414, "too-long", "request line too long");
     }
@@ -34,17 +48,27 @@ export function createHandler(deps: { ifm: IpcClient; auth: Authenticator; log: 
     if (!who.ok) {
       log.info("login refused", { path: url.pathname, reason: who.reason });
       return who.status === 429
-        ? problem(429, "slow-down", who.reason, { "retry-after": String(who.retryAfterSeconds ?? 1) })
-        : problem(401, "unauthorised", who.reason, { "www-authenticate": 'Basic realm="smgw", charset="UTF-8"' });
+        ? problem(429, "slow-down", who.reason, {
+            "retry-after": String(who.retryAfterSeconds ?? 1),
+          })
+        : problem(401, "unauthorised", who.reason, {
+            "www-authenticate": 'Basic realm="smgw", charset="UTF-8"',
+          });
     }
     try {
       if (url.pathname === "/api/v1/status") {
         const s = await ifm.request("sysmgmt", "status.get", {});
         return json(200, { state: s.state, version: s.version, units: s.detail.units ?? {} });
       }
-      if (who.role !== "consumer") return problem(403, "forbidden", "the technician sees diagnostics only");
+      if (who.role !== "consumer")
+        return problem(403, "forbidden", "the technician sees diagnostics only");
       if (url.pathname === "/api/v1/meters") {
-        const r = await ifm.request("storage", "storage.list-meters", {}, { onBehalfOf: who.account });
+        const r = await ifm.request(
+          "storage",
+          "storage.list-meters",
+          {},
+          { onBehalfOf: who.account },
+        );
         return json(200, r);
       }
       const m = /^\/api\/v1\/meters\/([^/]+)\/readings$/.exec(url.pathname);
@@ -75,17 +99,22 @@ export function createHandler(deps: { ifm: IpcClient; auth: Authenticator; log: 
 
 export function parseReadingQuery(
   p: URLSearchParams,
-): { from?: string; to?: string; obis?: string; limit?: number; after?: number } | { error: string } {
+):
+  | { from?: string; to?: string; obis?: string; limit?: number; after?: number }
+  | { error: string } {
   const allowed = new Set(["from", "to", "obis", "limit", "after"]);
-  for (const k of p.keys()) if (!allowed.has(k)) return { error: `unknown parameter ${k.slice(0, 32)}` };
+  for (const k of p.keys())
+    if (!allowed.has(k)) return { error: `unknown parameter ${k.slice(0, 32)}` };
   const out: { from?: string; to?: string; obis?: string; limit?: number; after?: number } = {};
   for (const k of ["from", "to"] as const) {
     const v = p.get(k);
     if (v === null) continue;
-    if (!ISO.test(v) || !Number.isFinite(Date.parse(v))) return { error: `${k} must be an ISO 8601 time` };
+    if (!ISO.test(v) || !Number.isFinite(Date.parse(v)))
+      return { error: `${k} must be an ISO 8601 time` };
     out[k] = v;
   }
-  if (out.from && out.to && Date.parse(out.from) > Date.parse(out.to)) return { error: "from is after to" };
+  if (out.from && out.to && Date.parse(out.from) > Date.parse(out.to))
+    return { error: "from is after to" };
   const obis = p.get("obis");
   if (obis !== null) {
     if (!OBIS.test(obis)) return { error: "obis must look like 1-0:1.8.0*255" };

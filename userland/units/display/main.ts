@@ -27,7 +27,11 @@ export const main: DaemonMain = async (ctx) => {
       return json(500, { error: { code: "internal", message: "internal error" } });
     },
   });
-  serveStatus(ifm, ctx, () => ({ port: listener.port, accounts: Object.keys(accounts).length, served }));
+  serveStatus(ifm, ctx, () => ({
+    port: listener.port,
+    accounts: Object.keys(accounts).length,
+    served,
+  }));
   return {
     stop: async () => {
       await server.stop(true);

@@ -41,7 +41,11 @@ async function raw(unit: string) {
   const next = async (n: number) => {
     const end = Date.now() + 2000;
     while (frames.length < n && Date.now() < end) await Bun.sleep(5);
-    return frames[n - 1] as { ok?: boolean; id?: string; error?: { code: string; message: string } };
+    return frames[n - 1] as {
+      ok?: boolean;
+      id?: string;
+      error?: { code: string; message: string };
+    };
   };
   return { socket, frames, next, isClosed: () => closed };
 }
@@ -62,7 +66,13 @@ afterAll(() => {
   rmSync(runDir, { recursive: true, force: true });
 });
 
-const reading = { obis: "1-0:1.8.0*255", value: 1, unit: "Wh", capturedAt: "2026-01-01T00:00:00.000Z", status: 0 };
+const reading = {
+  obis: "1-0:1.8.0*255",
+  value: 1,
+  unit: "Wh",
+  capturedAt: "2026-01-01T00:00:00.000Z",
+  status: 0,
+};
 
 describe("IFM broker", () => {
   test("forwards an allowed flow with the source known from the socket", async () => {
@@ -74,7 +84,10 @@ describe("IFM broker", () => {
     });
     await storage.connect();
     const meter = client("meter");
-    const r = await meter.request("storage", "storage.append-readings", { meter: "meter-1", readings: [reading] });
+    const r = await meter.request("storage", "storage.append-readings", {
+      meter: "meter-1",
+      readings: [reading],
+    });
     expect(r).toEqual({ stored: 1 });
     expect(seen).toEqual([{ from: "meter", meter: "meter-1" }]);
   });
@@ -89,8 +102,14 @@ describe("IFM broker", () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IpcError);
     expect((err as IpcError).code).toBe("denied");
-    const line = logLines.find((l) => l.event === "flow.denied" && l.from === "meter" && l.to === "cls");
-    expect(line).toMatchObject({ level: "warn", type: "cls.relay", reason: "no flow allows meter -> cls cls.relay" });
+    const line = logLines.find(
+      (l) => l.event === "flow.denied" && l.from === "meter" && l.to === "cls",
+    );
+    expect(line).toMatchObject({
+      level: "warn",
+      type: "cls.relay",
+      reason: "no flow allows meter -> cls cls.relay",
+    });
   });
 
   test("consumer scope: own meter delivered with the scope, another's meter denied", async () => {
@@ -102,28 +121,42 @@ describe("IFM broker", () => {
     });
     await storage.connect();
     const display = client("display");
-    await display.request("storage", "storage.query-readings", { meter: "meter-1" }, { onBehalfOf: "alice" });
+    await display.request(
+      "storage",
+      "storage.query-readings",
+      { meter: "meter-1" },
+      { onBehalfOf: "alice" },
+    );
     expect(scopes).toEqual([{ consumer: "alice", meters: ["meter-1", "meter-2"] }]);
     const denied = await display
       .request("storage", "storage.query-readings", { meter: "meter-3" }, { onBehalfOf: "alice" })
       .catch((e: unknown) => e as IpcError);
     expect((denied as IpcError).code).toBe("denied");
-    const anonymous = await display.request("storage", "storage.query-readings", { meter: "meter-1" }).catch((e: unknown) => e as IpcError);
+    const anonymous = await display
+      .request("storage", "storage.query-readings", { meter: "meter-1" })
+      .catch((e: unknown) => e as IpcError);
     expect((anonymous as IpcError).code).toBe("denied");
     expect(scopes).toHaveLength(1);
   });
 
   test("unknown types, bad bodies and absent units get errors", async () => {
     const meter = client("meter");
-    const unknown = await meter.requestRaw("storage", "storage.drop-tables", {}).catch((e: unknown) => e as IpcError);
+    const unknown = await meter
+      .requestRaw("storage", "storage.drop-tables", {})
+      .catch((e: unknown) => e as IpcError);
     expect((unknown as IpcError).code).toBe("unknown-type");
     const bad = await meter
-      .requestRaw("storage", "storage.append-readings", { meter: "meter-1", readings: [{ ...reading, value: "1" }] })
+      .requestRaw("storage", "storage.append-readings", {
+        meter: "meter-1",
+        readings: [{ ...reading, value: "1" }],
+      })
       .catch((e: unknown) => e as IpcError);
     expect((bad as IpcError).code).toBe("invalid-body");
     expect((bad as IpcError).message).toContain("/readings/0/value");
     const sysmgmt = client("sysmgmt");
-    const absent = await sysmgmt.request("tcm", "status.get", {}).catch((e: unknown) => e as IpcError);
+    const absent = await sysmgmt
+      .request("tcm", "status.get", {})
+      .catch((e: unknown) => e as IpcError);
     expect((absent as IpcError).code).toBe("unavailable");
   });
 
@@ -142,14 +175,34 @@ describe("IFM broker", () => {
     expect((await c.next(2)).error?.code).toBe("malformed");
     c.socket.write(encodeFrame([1, 2, 3]));
     expect((await c.next(3)).error?.code).toBe("malformed");
-    c.socket.write(encodeFrame({ kind: "request", id: "x".repeat(65), to: "storage", type: "status.get", body: {} }));
+    c.socket.write(
+      encodeFrame({
+        kind: "request",
+        id: "x".repeat(65),
+        to: "storage",
+        type: "status.get",
+        body: {},
+      }),
+    );
     expect((await c.next(4)).error?.code).toBe("malformed");
     c.socket.write(
-      encodeFrame({ kind: "request", id: "ok-1", to: "storage", type: "storage.append-readings", body: { meter: "meter-1", readings: [reading] } }),
+      encodeFrame({
+        kind: "request",
+        id: "ok-1",
+        to: "storage",
+        type: "storage.append-readings",
+        body: { meter: "meter-1", readings: [reading] },
+      }),
     );
     expect(await c.next(5)).toMatchObject({ id: "ok-1", ok: true, body: { stored: 1 } });
     // Truncated: half a frame, then the rest later, still one request.
-    const whole = encodeFrame({ kind: "request", id: "ok-2", to: "storage", type: "storage.append-readings", body: { meter: "meter-1", readings: [reading] } });
+    const whole = encodeFrame({
+      kind: "request",
+      id: "ok-2",
+      to: "storage",
+      type: "storage.append-readings",
+      body: { meter: "meter-1", readings: [reading] },
+    });
     c.socket.write(whole.subarray(0, 7));
     await Bun.sleep(20);
     c.socket.write(whole.subarray(7));
@@ -169,7 +222,12 @@ describe("IFM broker", () => {
     const storage = client("storage");
     storage.handle("storage.append-readings", (b) => ({ stored: b.readings.length }));
     await storage.connect();
-    expect(await client("meter").request("storage", "storage.append-readings", { meter: "meter-1", readings: [reading] })).toEqual({ stored: 1 });
+    expect(
+      await client("meter").request("storage", "storage.append-readings", {
+        meter: "meter-1",
+        readings: [reading],
+      }),
+    ).toEqual({ stored: 1 });
   });
 
   test("answers are checked: forged, late and contract-breaking answers go nowhere", async () => {
@@ -191,7 +249,9 @@ describe("IFM broker", () => {
   test("a destination that never answers times out", async () => {
     const silent = await raw("tcm");
     await Bun.sleep(20);
-    const err = await client("sysmgmt").request("tcm", "status.get", {}).catch((e: unknown) => e as IpcError);
+    const err = await client("sysmgmt")
+      .request("tcm", "status.get", {})
+      .catch((e: unknown) => e as IpcError);
     expect((err as IpcError).code).toBe("timeout");
     silent.socket.end();
   });
@@ -200,6 +260,8 @@ describe("IFM broker", () => {
     const open = path.join(runDir, "open");
     mkdirSync(open);
     chmodSync(open, 0o755);
-    expect(() => broker.listen("meter", path.join(open, "ifm.sock"))).toThrow("open to other users");
+    expect(() => broker.listen("meter", path.join(open, "ifm.sock"))).toThrow(
+      "open to other users",
+    );
   });
 });

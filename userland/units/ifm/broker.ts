@@ -5,7 +5,6 @@
 // the destination unit or refused; every refusal is logged.
 import { chmodSync, statSync, unlinkSync } from "node:fs";
 import path from "node:path";
-import type { Socket, UnixSocketListener } from "bun";
 import type { Logger } from "@smgw/daemon";
 import {
   checkRequest,
@@ -20,6 +19,7 @@ import {
   type Request,
 } from "@smgw/ipc";
 import { decide, isUnitName, type RuleTable, type UnitName } from "@smgw/policy";
+import type { Socket, UnixSocketListener } from "bun";
 
 export interface BrokerOptions {
   maxFrame?: number;
@@ -78,7 +78,9 @@ export class Broker {
     const dir = path.dirname(socketPath);
     const st = statSync(dir);
     if ((st.mode & 0o007) !== 0) {
-      throw new Error(`${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); refusing`);
+      throw new Error(
+        `${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); refusing`,
+      );
     }
     try {
       unlinkSync(socketPath); // a stale socket of an earlier run
@@ -94,7 +96,7 @@ export class Broker {
         close: (socket) => {
           if (socket.data) this.onClose(socket.data);
         },
-        error: (socket, error) => this.log.warn("socket error", { unit, error: error.message }),
+        error: (_socket, error) => this.log.warn("socket error", { unit, error: error.message }),
       },
     });
     // The directory decides who may connect; the socket itself is open to whoever gets there.
@@ -119,7 +121,11 @@ export class Broker {
       socket.end();
       return;
     }
-    const conn: Conn = { unit, channel: new FramedChannel(socket, this.opts.maxFrame), inFlight: 0 };
+    const conn: Conn = {
+      unit,
+      channel: new FramedChannel(socket, this.opts.maxFrame),
+      inFlight: 0,
+    };
     socket.data = conn;
     set.add(conn);
     this.conns.set(unit, set);
@@ -153,7 +159,9 @@ export class Broker {
       if (!frame.ok) {
         this.counters.rejected++;
         this.log.warn("bad frame", { unit: conn.unit, error: frame.error, detail: frame.detail });
-        conn.channel.send(errorResponse("-", frame.error === "oversized" ? "oversized" : "malformed", frame.detail));
+        conn.channel.send(
+          errorResponse("-", frame.error === "oversized" ? "oversized" : "malformed", frame.detail),
+        );
         if (frame.error === "oversized") conn.channel.close();
         continue;
       }
@@ -212,10 +220,20 @@ export class Broker {
     const timer = setTimeout(() => {
       const p = this.pending.get(id);
       if (!p) return;
-      this.answer(p.origin, errorResponse(p.originId, "timeout", `${p.to} did not answer ${p.type}`));
+      this.answer(
+        p.origin,
+        errorResponse(p.originId, "timeout", `${p.to} did not answer ${p.type}`),
+      );
       this.finish(id, p);
     }, this.opts.timeoutMs);
-    this.pending.set(id, { origin: conn, originId: req.id, target, to: req.to, type: req.type, timer });
+    this.pending.set(id, {
+      origin: conn,
+      originId: req.id,
+      target,
+      to: req.to,
+      type: req.type,
+      timer,
+    });
     conn.inFlight++;
     this.counters.forwarded++;
     const scope =
@@ -257,7 +275,10 @@ export class Broker {
     }
     this.finish(id, p);
     if (!checkResponse.Check(msg)) {
-      this.answer(p.origin, errorResponse(p.originId, "invalid-response", firstError(checkResponse, msg)));
+      this.answer(
+        p.origin,
+        errorResponse(p.originId, "invalid-response", firstError(checkResponse, msg)),
+      );
       return;
     }
     if (!msg.ok) {
@@ -268,7 +289,10 @@ export class Broker {
     const check = isMessageType(type) ? contractOf(type).response : undefined;
     if (!check?.Check(msg.body)) {
       this.log.warn("answer breaks its contract", { from: conn.unit, type });
-      this.answer(p.origin, errorResponse(p.originId, "invalid-response", `${p.to} answered ${type} wrongly`));
+      this.answer(
+        p.origin,
+        errorResponse(p.originId, "invalid-response", `${p.to} answered ${type} wrongly`),
+      );
       return;
     }
     this.answer(p.origin, { kind: "response", id: p.originId, ok: true, body: msg.body });

@@ -1,5 +1,5 @@
 // ifm: loads the policy, compiles the rule table and brokers every unit's IPC.
-import { ifmSocketPath, type DaemonMain } from "@smgw/daemon";
+import { type DaemonMain, ifmSocketPath } from "@smgw/daemon";
 import { compileRuleTable, loadPolicyFile, UNIT_NAMES } from "@smgw/policy";
 import { Broker } from "./broker.ts";
 
@@ -13,6 +13,7 @@ export const main: DaemonMain = async ({ config, log }) => {
   log.info("policy loaded", { policy: table.digest.slice(0, 16), units: UNIT_NAMES.length - 1 });
   return {
     stop: () => broker.stop(),
-    status: () => `brokering for ${UNIT_NAMES.length - 1} units, policy ${table.digest.slice(0, 12)}`,
+    status: () =>
+      `brokering for ${UNIT_NAMES.length - 1} units, policy ${table.digest.slice(0, 12)}`,
   };
 };

@@ -1,8 +1,9 @@
 // The LMN listener: SML over TCP from the meters the policy names.
-import type { TCPSocketListener } from "bun";
+
 import type { Logger } from "@smgw/daemon";
 import type { Reading } from "@smgw/ipc";
 import { SmlFrameExtractor } from "@smgw/sml";
+import type { TCPSocketListener } from "bun";
 import { readingsFromPayload } from "./sml-readings.ts";
 import { validateReadings } from "./validate.ts";
 
@@ -34,7 +35,8 @@ const MAX_FRAME_BYTES = 64 * 1024;
 
 export function startLmnListener(o: LmnOptions): TCPSocketListener<Conn | undefined> {
   const byAddress = new Map<string, string>();
-  for (const [name, m] of Object.entries(o.meters)) for (const a of m.addresses) byAddress.set(a, name);
+  for (const [name, m] of Object.entries(o.meters))
+    for (const a of m.addresses) byAddress.set(a, name);
   /** Last value per meter and register, to refuse registers that run backwards. */
   const last = new Map<string, Map<string, number>>();
 
@@ -48,14 +50,22 @@ export function startLmnListener(o: LmnOptions): TCPSocketListener<Conn | undefi
     const expected = o.meters[meter]?.id;
     if (decoded.serverId !== expected) {
       o.counters.rejected += decoded.entries.length;
-      o.log.warn("SML file names another meter", { meter, serverId: decoded.serverId.slice(0, 40) });
+      o.log.warn("SML file names another meter", {
+        meter,
+        serverId: decoded.serverId.slice(0, 40),
+      });
       return;
     }
     const seen = last.get(meter) ?? new Map<string, number>();
     last.set(meter, seen);
     // The gateway, not the meter, stamps the time of a reading.
-    const { accepted, rejected } = validateReadings(decoded.entries, seen, new Date().toISOString());
-    for (const r of rejected) o.log.warn("reading refused", { meter, obis: r.obis, reason: r.reason });
+    const { accepted, rejected } = validateReadings(
+      decoded.entries,
+      seen,
+      new Date().toISOString(),
+    );
+    for (const r of rejected)
+      o.log.warn("reading refused", { meter, obis: r.obis, reason: r.reason });
     o.counters.rejected += rejected.length;
     if (accepted.length === 0) return;
     try {
@@ -64,7 +74,11 @@ export function startLmnListener(o: LmnOptions): TCPSocketListener<Conn | undefi
       o.counters.accepted += accepted.length;
       o.log.info("readings stored", { meter, count: accepted.length });
     } catch (e) {
-      o.log.error("readings not stored", { meter, count: accepted.length, error: (e as Error).message });
+      o.log.error("readings not stored", {
+        meter,
+        count: accepted.length,
+        error: (e as Error).message,
+      });
     }
   };
 
@@ -76,11 +90,17 @@ export function startLmnListener(o: LmnOptions): TCPSocketListener<Conn | undefi
         const meter = byAddress.get(socket.remoteAddress);
         if (!meter) {
           o.counters.unknownPeers++;
-          o.log.warn("connection from an unknown LMN address refused", { from: socket.remoteAddress });
+          o.log.warn("connection from an unknown LMN address refused", {
+            from: socket.remoteAddress,
+          });
           socket.end();
           return;
         }
-        socket.data = { meter, extractor: new SmlFrameExtractor({ maxFrameBytes: MAX_FRAME_BYTES }), chain: Promise.resolve() };
+        socket.data = {
+          meter,
+          extractor: new SmlFrameExtractor({ maxFrameBytes: MAX_FRAME_BYTES }),
+          chain: Promise.resolve(),
+        };
       },
       data: (socket, data) => {
         const c = socket.data;
@@ -88,7 +108,11 @@ export function startLmnListener(o: LmnOptions): TCPSocketListener<Conn | undefi
         for (const r of c.extractor.push(data)) {
           if (!r.ok) {
             o.counters.badFrames++;
-            o.log.warn("bad SML frame", { meter: c.meter, kind: r.error.kind, reason: r.error.message });
+            o.log.warn("bad SML frame", {
+              meter: c.meter,
+              kind: r.error.kind,
+              reason: r.error.message,
+            });
             continue;
           }
           const payload = r.frame.payload;

@@ -17,7 +17,8 @@ export const main: DaemonMain = async (ctx) => {
     hostname: process.env.SMGW_LISTEN_ADDRESS ?? listener.address,
     port: listener.port,
     meters: table.meters,
-    store: (meter, readings) => ifm.request("storage", "storage.append-readings", { meter, readings }),
+    store: (meter, readings) =>
+      ifm.request("storage", "storage.append-readings", { meter, readings }),
     log: ctx.log,
     counters,
   });

@@ -21,7 +21,8 @@ export function readingsFromPayload(payload: Uint8Array): DecodedFile {
     if (isSmlError(e)) return { ok: false, error: `${e.kind}: ${e.message}` };
     throw e;
   }
-  if (readings.serverId === undefined) return { ok: false, error: "no GetList response in the file" };
+  if (readings.serverId === undefined)
+    return { ok: false, error: "no GetList response in the file" };
   const entries: MeterEntry[] = [];
   for (const e of readings.entries) {
     // Only numeric registers are readings; identification strings and the like are skipped.

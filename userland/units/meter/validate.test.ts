@@ -5,14 +5,24 @@ const T0 = "2026-01-01T00:00:00.000Z";
 
 describe("reading validation", () => {
   test("accepts plausible readings and stamps the gateway's time", () => {
-    const r = validateReadings([{ obis: "1-0:1.8.0*255", value: 1234.5, unit: "Wh", status: 0x182 }], new Map(), T0);
+    const r = validateReadings(
+      [{ obis: "1-0:1.8.0*255", value: 1234.5, unit: "Wh", status: 0x182 }],
+      new Map(),
+      T0,
+    );
     expect(r.rejected).toEqual([]);
-    expect(r.accepted).toEqual([{ obis: "1-0:1.8.0*255", value: 1234.5, unit: "Wh", capturedAt: T0, status: 0x182 }]);
+    expect(r.accepted).toEqual([
+      { obis: "1-0:1.8.0*255", value: 1234.5, unit: "Wh", capturedAt: T0, status: 0x182 },
+    ]);
   });
 
   test("a cumulative register may not run backwards", () => {
     const last = new Map([["1-0:1.8.0*255", 2000]]);
-    const r = validateReadings([{ obis: "1-0:1.8.0*255", value: 1999, unit: "Wh", status: 0 }], last, T0);
+    const r = validateReadings(
+      [{ obis: "1-0:1.8.0*255", value: 1999, unit: "Wh", status: 0 }],
+      last,
+      T0,
+    );
     expect(r.accepted).toEqual([]);
     expect(r.rejected[0]?.reason).toContain("ran backwards");
   });
@@ -21,7 +31,10 @@ describe("reading validation", () => {
     expect(isCumulative("1-0:1.8.0*255")).toBe(true);
     expect(isCumulative("1-0:16.7.0*255")).toBe(false);
     const last = new Map([["1-0:16.7.0*255", 500]]);
-    expect(validateReadings([{ obis: "1-0:16.7.0*255", value: -20, unit: "W", status: 0 }], last, T0).accepted).toHaveLength(1);
+    expect(
+      validateReadings([{ obis: "1-0:16.7.0*255", value: -20, unit: "W", status: 0 }], last, T0)
+        .accepted,
+    ).toHaveLength(1);
   });
 
   test("bad values are refused one by one, the rest kept", () => {

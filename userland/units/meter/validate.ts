@@ -39,7 +39,10 @@ export function validateReadings(
     } else if (isCumulative(e.obis) && e.value < 0) {
       rejected.push({ obis: e.obis, reason: "negative energy register" });
     } else if (isCumulative(e.obis) && (last.get(e.obis) ?? Number.NEGATIVE_INFINITY) > e.value) {
-      rejected.push({ obis: e.obis, reason: `register ran backwards (${last.get(e.obis)} -> ${e.value})` });
+      rejected.push({
+        obis: e.obis,
+        reason: `register ran backwards (${last.get(e.obis)} -> ${e.value})`,
+      });
     } else if (!/^[A-Za-z0-9³°/%]{1,16}$/.test(e.unit)) {
       rejected.push({ obis: e.obis, reason: "unknown unit" });
     } else {

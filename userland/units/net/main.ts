@@ -6,7 +6,10 @@ import { loadPolicyFile } from "@smgw/policy";
 
 export const main: DaemonMain = async (ctx) => {
   const policy = await loadPolicyFile(ctx.config.SMGW_POLICY);
-  const nics = Object.entries(policy.document.networks).map(([name, n]) => ({ name, ifname: n.interface }));
+  const nics = Object.entries(policy.document.networks).map(([name, n]) => ({
+    name,
+    ifname: n.interface,
+  }));
   const operState = (ifname: string): string => {
     try {
       return readFileSync(`/sys/class/net/${ifname}/operstate`, "utf8").trim();
@@ -18,8 +21,14 @@ export const main: DaemonMain = async (ctx) => {
   serveStatus(
     ifm,
     ctx,
-    () => Object.fromEntries(nics.map((n) => [n.name, { interface: n.ifname, state: operState(n.ifname) }])),
+    () =>
+      Object.fromEntries(
+        nics.map((n) => [n.name, { interface: n.ifname, state: operState(n.ifname) }]),
+      ),
     () => nics.some((n) => operState(n.ifname) !== "up"),
   );
-  return { stop: () => ifm.close(), status: () => `watching ${nics.map((n) => n.ifname).join(", ")}` };
+  return {
+    stop: () => ifm.close(),
+    status: () => `watching ${nics.map((n) => n.ifname).join(", ")}`,
+  };
 };

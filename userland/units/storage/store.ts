@@ -68,7 +68,11 @@ export class ReadingStore {
   queryReadings(q: ReadingQuery): { readings: StoredReading[]; next?: number } {
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
     const where = ["meter = $meter", "seq > $after"];
-    const params: Record<string, string | number> = { meter: q.meter, after: q.after ?? 0, limit: limit + 1 };
+    const params: Record<string, string | number> = {
+      meter: q.meter,
+      after: q.after ?? 0,
+      limit: limit + 1,
+    };
     if (q.obis) {
       where.push("obis = $obis");
       params.obis = q.obis;
@@ -105,19 +109,32 @@ export class ReadingStore {
     });
   }
 
-  appendLog(unit: string, event: string, severity: string, detail: Record<string, unknown>): number {
+  appendLog(
+    unit: string,
+    event: string,
+    severity: string,
+    detail: Record<string, unknown>,
+  ): number {
     const row = this.db
       .query(
         "INSERT INTO system_log (ts, unit, event, severity, detail) VALUES ($ts, $unit, $event, $severity, $detail) RETURNING seq",
       )
-      .get({ ts: new Date().toISOString(), unit, event, severity, detail: JSON.stringify(detail) }) as {
+      .get({
+        ts: new Date().toISOString(),
+        unit,
+        event,
+        severity,
+        detail: JSON.stringify(detail),
+      }) as {
       seq: number;
     };
     return row.seq;
   }
 
   counts(): { readings: number; systemLog: number } {
-    const r = this.db.query("SELECT (SELECT COUNT(*) FROM readings) AS a, (SELECT COUNT(*) FROM system_log) AS b").get() as {
+    const r = this.db
+      .query("SELECT (SELECT COUNT(*) FROM readings) AS a, (SELECT COUNT(*) FROM system_log) AS b")
+      .get() as {
       a: number;
       b: number;
     };

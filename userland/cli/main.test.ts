@@ -1,0 +1,43 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const SMGW = path.resolve(import.meta.dir, "../../smgw");
+const run = (...args: string[]) => {
+  const p = Bun.spawnSync([SMGW, ...args], { stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+};
+
+describe("smgw command line", () => {
+  test("--help prints usage", () => {
+    const r = run("--help");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("smgw up [--name NAME]");
+  });
+
+  test("wrong use gives a clear error and usage, exit 64", () => {
+    expect(run("frobnicate")).toMatchObject({ code: 64 });
+    expect(run("frobnicate").err).toContain('unknown command "frobnicate"');
+    expect(run("up", "--colour", "red").err).toContain("--colour");
+    expect(run("up", "--meter-interval", "0").err).toContain("--meter-interval must be");
+    expect(run("up", "--name", "Bad Name").code).not.toBe(0);
+    expect(run("sim", "meter").err).toContain("sim meter needs --id");
+    expect(run()).toMatchObject({ code: 64 });
+  });
+
+  test("policy check: the shipped policy lists its flows; a bad one names line and key", () => {
+    const ok = run("policy", "check");
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain(
+      "ipc  meter -> storage  storage.append-readings  [meter-stores-readings, GW-INT]",
+    );
+    expect(ok.out).toContain("net  LMN tcp/7259 -> meter");
+    const dir = mkdtempSync(path.join(tmpdir(), "smgw-cli-"));
+    const bad = path.join(dir, "bad.yaml");
+    writeFileSync(bad, "version: 1\nnetworks: {}\nunits: {}\n");
+    const r = run("policy", "check", bad);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/bad\.yaml:2:\d+: \/networks\/WAN/);
+  });
+});
