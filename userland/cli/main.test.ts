@@ -41,3 +41,42 @@ describe("smgw command line", () => {
     expect(r.out).toMatch(/bad\.yaml:2:\d+: \/networks\/WAN/);
   });
 });
+
+describe("smgw taf bill", () => {
+  const golden = process.env.SMGW_GOLDEN ?? path.resolve(import.meta.dir, "../../../shared/golden");
+  const casesDir = path.join(golden, "trudi-taf", "cases");
+
+  test("every golden TRuDI case through the command line", async () => {
+    const files = [...new Bun.Glob("*.json").scanSync({ cwd: casesDir })].sort();
+    expect(files.length).toBeGreaterThanOrEqual(28);
+    for (const f of files) {
+      const c = JSON.parse(await Bun.file(path.join(casesDir, f)).text());
+      const r = run(
+        "taf",
+        "bill",
+        "--meter-data",
+        path.join(golden, "trudi-taf", "data", c.meterData),
+        "--supplier",
+        path.join(golden, "trudi-taf", "data", c.supplier),
+      );
+      const out = JSON.parse(r.out);
+      if (c.expect.registers) {
+        expect({ f, code: r.code }).toEqual({ f, code: 0 });
+        expect(
+          out.registers.map((x: { obis: string; amount: number }) => [x.obis, x.amount]),
+        ).toEqual(
+          c.expect.registers.map((x: { obis: string; amount: number }) => [x.obis, x.amount]),
+        );
+      } else {
+        expect({ f, code: r.code }).toEqual({ f, code: 1 });
+        expect({ f, kind: out.error.kind }).toEqual({ f, kind: c.expect.error });
+      }
+    }
+  }, 120_000);
+
+  test("wrong use", () => {
+    const r = run("taf", "bill", "--meter-data");
+    expect(r.code).not.toBe(0);
+    expect(run("taf", "pay").err).toContain('unknown taf command "pay"');
+  });
+});

@@ -19,6 +19,10 @@ Policy:
   smgw policy check [FILE]
       validate a policy file; print its flows, or each problem with its line
 
+Meter domain tools:
+  smgw taf bill --meter-data FILE --supplier FILE
+      billing registers of a TAF1/TAF2 period from AR 2418-6 documents, as JSON
+
 Simulated peers (host mode starts these itself):
   smgw sim meter --id ID --source ADDR --gateway ADDR --port PORT [--interval MS] [--count N]
 
@@ -48,6 +52,8 @@ export async function runCli(argv: string[], out: Out = (l) => console.log(l)): 
       return cmdPolicy(rest, out);
     case "sim":
       return cmdSim(rest);
+    case "taf":
+      return cmdTaf(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -126,6 +132,16 @@ async function cmdPolicy(args: string[], out: Out): Promise<number> {
     }
     throw e;
   }
+}
+
+async function cmdTaf(args: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== "bill")
+    throw new UsageError(`unknown taf command "${sub ?? ""}" (try: smgw taf bill)`);
+  const { runTafBill } = await import("@smgw/taf");
+  const r = runTafBill(rest);
+  out(r.output.trimEnd());
+  return r.exitCode;
 }
 
 async function cmdSim(args: string[]): Promise<number> {
