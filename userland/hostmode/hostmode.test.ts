@@ -204,6 +204,29 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
     });
   });
 
+  test("restart-safe: a killed unit is restarted and the slice works again", async () => {
+    const count = () => {
+      const r = han("alice", "/api/v1/meters");
+      const m = (r.body as { meters?: { meter: string; readings: number }[] }).meters;
+      return r.status === 200 ? (m?.find((x) => x.meter === "meter-1")?.readings ?? 0) : undefined;
+    };
+    for (const unit of ["storage", "ifm"]) {
+      const pid = sh(["pgrep", "-u", `smgw-${unit}`, "-f", `/var/lib/${NAME}/bin/smgwd ${unit}`]).out.trim();
+      expect(pid).toMatch(/^\d+$/);
+      process.kill(Number(pid), "SIGKILL");
+      await waitFor(`${unit} to be restarted`, () => {
+        const again = sh(["pgrep", "-u", `smgw-${unit}`, "-f", `/var/lib/${NAME}/bin/smgwd ${unit}`]).out.trim();
+        return again && again !== pid ? again : undefined;
+      });
+      const before = await waitFor("the HAN API to answer again", count);
+      await waitFor("new readings after the restart", () => {
+        const now = count();
+        return now !== undefined && now > before ? now : undefined;
+      });
+    }
+    expect(output.join("")).toContain("storage exited");
+  }, 90_000);
+
   test("stopping removes every namespace and process", async () => {
     up?.kill("SIGINT");
     await Promise.race([up?.exited, Bun.sleep(30_000)]);

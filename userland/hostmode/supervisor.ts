@@ -47,10 +47,6 @@ export class Supervisor {
 
   constructor(private readonly o: SupervisorOptions) {}
 
-  pids(): Record<string, number | undefined> {
-    return Object.fromEntries([...this.units].map(([u, s]) => [u, s.proc?.pid]));
-  }
-
   async start(unit: UnitName, timeoutMs = 30_000): Promise<void> {
     const sock = this.o.layout.notifySocket(unit);
     const listener = NotifyListener.bind(sock);

@@ -30,7 +30,7 @@ interface Conn {
   chain: Promise<void>;
 }
 
-/** Bytes one meter connection may send in total before it is cut (a meter sends small files). */
+/** Largest SML frame accepted from a meter (a meter sends small files); larger input is dropped. */
 const MAX_FRAME_BYTES = 64 * 1024;
 
 export function startLmnListener(o: LmnOptions): TCPSocketListener<Conn | undefined> {
