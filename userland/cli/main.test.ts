@@ -80,3 +80,27 @@ describe("smgw taf bill", () => {
     expect(run("taf", "pay").err).toContain('unknown taf command "pay"');
   });
 });
+
+describe("smgw lmn decode", () => {
+  test("a golden mode-5 telegram decodes with its key, and without it is refused with the reason", async () => {
+    const golden = process.env.SMGW_GOLDEN ?? path.resolve(import.meta.dir, "../../../shared/golden");
+    const lines = (await Bun.file(path.join(golden, "wmbus", "telegrams.jsonl")).text()).trim().split("\n");
+    const keyed = lines.map((l) => JSON.parse(l)).find((t) => t.key && t.frameInfo?.[0]?.tplSecurityMode === 5);
+    expect(keyed).toBeDefined();
+    const ok = run("lmn", "decode", "--key", keyed.key, keyed.telegramHex);
+    expect(ok.code).toBe(0);
+    const decoded = JSON.parse(ok.out);
+    const first = Array.isArray(decoded) ? decoded[0] : decoded;
+    expect(first.id).toBe(keyed.meterId);
+    expect(first.records.length).toBeGreaterThan(0);
+    const refused = run("lmn", "decode", keyed.telegramHex);
+    expect(refused.code).not.toBe(0);
+    expect(refused.out).toContain("key");
+  });
+
+  test("garbage is refused with a clear error", () => {
+    const r = run("lmn", "decode", "zz");
+    expect(r.code).not.toBe(0);
+    expect(JSON.parse(r.out).error.kind).toBeDefined();
+  });
+});

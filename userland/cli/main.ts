@@ -20,6 +20,8 @@ Policy:
       validate a policy file; print its flows, or each problem with its line
 
 Meter domain tools:
+  smgw lmn decode [--key HEX] HEX...
+      decode wireless M-Bus / OMS (or wired M-Bus) telegrams to JSON
   smgw taf bill --meter-data FILE --supplier FILE
       billing registers of a TAF1/TAF2 period from AR 2418-6 documents, as JSON
 
@@ -54,6 +56,8 @@ export async function runCli(argv: string[], out: Out = (l) => console.log(l)): 
       return cmdSim(rest);
     case "taf":
       return cmdTaf(rest, out);
+    case "lmn":
+      return cmdLmn(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -140,6 +144,15 @@ async function cmdTaf(args: string[], out: Out): Promise<number> {
     throw new UsageError(`unknown taf command "${sub ?? ""}" (try: smgw taf bill)`);
   const { runTafBill } = await import("@smgw/taf");
   const r = runTafBill(rest);
+  out(r.output.trimEnd());
+  return r.exitCode;
+}
+
+async function cmdLmn(args: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== "decode") throw new UsageError(`unknown lmn command "${sub ?? ""}" (try: smgw lmn decode)`);
+  const { runDecode } = await import("@smgw/wmbus");
+  const r = runDecode(rest);
   out(r.output.trimEnd());
   return r.exitCode;
 }
