@@ -83,9 +83,14 @@ describe("smgw taf bill", () => {
 
 describe("smgw lmn decode", () => {
   test("a golden mode-5 telegram decodes with its key, and without it is refused with the reason", async () => {
-    const golden = process.env.SMGW_GOLDEN ?? path.resolve(import.meta.dir, "../../../shared/golden");
-    const lines = (await Bun.file(path.join(golden, "wmbus", "telegrams.jsonl")).text()).trim().split("\n");
-    const keyed = lines.map((l) => JSON.parse(l)).find((t) => t.key && t.frameInfo?.[0]?.tplSecurityMode === 5);
+    const golden =
+      process.env.SMGW_GOLDEN ?? path.resolve(import.meta.dir, "../../../shared/golden");
+    const lines = (await Bun.file(path.join(golden, "wmbus", "telegrams.jsonl")).text())
+      .trim()
+      .split("\n");
+    const keyed = lines
+      .map((l) => JSON.parse(l))
+      .find((t) => t.key && t.frameInfo?.[0]?.tplSecurityMode === 5);
     expect(keyed).toBeDefined();
     const ok = run("lmn", "decode", "--key", keyed.key, keyed.telegramHex);
     expect(ok.code).toBe(0);

@@ -150,7 +150,8 @@ async function cmdTaf(args: string[], out: Out): Promise<number> {
 
 async function cmdLmn(args: string[], out: Out): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== "decode") throw new UsageError(`unknown lmn command "${sub ?? ""}" (try: smgw lmn decode)`);
+  if (sub !== "decode")
+    throw new UsageError(`unknown lmn command "${sub ?? ""}" (try: smgw lmn decode)`);
   const { runDecode } = await import("@smgw/wmbus");
   const r = runDecode(rest);
   out(r.output.trimEnd());
