@@ -211,11 +211,23 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
       return r.status === 200 ? (m?.find((x) => x.meter === "meter-1")?.readings ?? 0) : undefined;
     };
     for (const unit of ["storage", "ifm"]) {
-      const pid = sh(["pgrep", "-u", `smgw-${unit}`, "-f", `/var/lib/${NAME}/bin/smgwd ${unit}`]).out.trim();
+      const pid = sh([
+        "pgrep",
+        "-u",
+        `smgw-${unit}`,
+        "-f",
+        `/var/lib/${NAME}/bin/smgwd ${unit}`,
+      ]).out.trim();
       expect(pid).toMatch(/^\d+$/);
       process.kill(Number(pid), "SIGKILL");
       await waitFor(`${unit} to be restarted`, () => {
-        const again = sh(["pgrep", "-u", `smgw-${unit}`, "-f", `/var/lib/${NAME}/bin/smgwd ${unit}`]).out.trim();
+        const again = sh([
+          "pgrep",
+          "-u",
+          `smgw-${unit}`,
+          "-f",
+          `/var/lib/${NAME}/bin/smgwd ${unit}`,
+        ]).out.trim();
         return again && again !== pid ? again : undefined;
       });
       const before = await waitFor("the HAN API to answer again", count);

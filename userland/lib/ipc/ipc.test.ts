@@ -65,7 +65,9 @@ describe("contracts", () => {
     const policy = await loadPolicyFile(
       path.resolve(import.meta.dir, "../../../policy/smgw.policy.yaml"),
     );
-    expect([...MESSAGE_TYPES].sort() as string[]).toEqual(Object.keys(policy.document.messages).sort());
+    expect([...MESSAGE_TYPES].sort() as string[]).toEqual(
+      Object.keys(policy.document.messages).sort(),
+    );
   });
 
   test("the request envelope rejects extra keys and wrong kinds", () => {
