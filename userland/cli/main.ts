@@ -18,6 +18,9 @@ Host mode (the whole gateway on this machine, as root):
 Policy:
   smgw policy check [FILE]
       validate a policy file; print its flows, or each problem with its line
+  smgw policy build [FILE]
+      regenerate the enforcement layers from the policy (committed, reviewed as diffs):
+      image/generated/systemd/ (units, sysusers, tmpfiles)
 
 Meter domain tools:
   smgw lmn decode [--key HEX] HEX...
@@ -109,11 +112,13 @@ async function cmdDown(args: string[], out: Out): Promise<number> {
 
 async function cmdPolicy(args: string[], out: Out): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== "check")
+  if (sub !== "check" && sub !== "build") {
     throw new UsageError(`unknown policy command "${sub ?? ""}" (try: smgw policy check)`);
+  }
   const { positionals } = options(rest, {}, true);
-  if (positionals.length > 1) throw new UsageError("policy check takes one file");
+  if (positionals.length > 1) throw new UsageError(`policy ${sub} takes one file`);
   const file = positionals[0] ?? DEFAULT_POLICY;
+  if (sub === "build") return buildOutputs(file, out);
   try {
     const table = compileRuleTable(await loadPolicyFile(file));
     out(`policy ${file} is valid (sha256 ${table.digest.slice(0, 16)})`);
@@ -136,6 +141,24 @@ async function cmdPolicy(args: string[], out: Out): Promise<number> {
     }
     throw e;
   }
+}
+
+/** Write every enforcement layer generated from the policy into the repository. */
+async function buildOutputs(file: string, out: Out): Promise<number> {
+  let policy: Awaited<ReturnType<typeof loadPolicyFile>>;
+  try {
+    policy = await loadPolicyFile(file);
+  } catch (e) {
+    if (e instanceof PolicyError) {
+      out(e.message);
+      return 1;
+    }
+    throw e;
+  }
+  const systemd = await import("@smgw/policy-systemd");
+  const written = systemd.writeSystemd(path.join(REPO, systemd.GENERATED_DIR), policy);
+  out(`${systemd.GENERATED_DIR}: ${written.length ? written.join(", ") : "up to date"}`);
+  return 0;
 }
 
 async function cmdTaf(args: string[], out: Out): Promise<number> {
