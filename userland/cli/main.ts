@@ -156,8 +156,10 @@ async function buildOutputs(file: string, out: Out): Promise<number> {
     throw e;
   }
   const systemd = await import("@smgw/policy-systemd");
-  const written = systemd.writeSystemd(path.join(REPO, systemd.GENERATED_DIR), policy);
-  out(`${systemd.GENERATED_DIR}: ${written.length ? written.join(", ") : "up to date"}`);
+  const dir = path.join(REPO, systemd.GENERATED_DIR);
+  const stale = systemd.staleSystemdFiles(dir, policy);
+  const files = systemd.writeSystemd(dir, policy);
+  out(`${systemd.GENERATED_DIR}: ${files.length} files, ${stale.length ? `changed: ${stale.join(", ")}` : "unchanged"}`);
   return 0;
 }
 
