@@ -11,6 +11,13 @@ const REPO = path.resolve(import.meta.dir, "../..");
 const NAME = `smgwt${process.pid % 100000}`;
 const PROBE = path.join(import.meta.dir, "fixtures", "ipc-probe.py");
 const HAN_GW = "203.0.113.1";
+/** Each HAN user's requests come from that user's device (the policy's address for it). */
+const HAN_FROM: Record<string, string> = {
+  alice: "203.0.113.10",
+  bob: "203.0.113.11",
+  technician: "203.0.113.40",
+  mallory: "203.0.113.10",
+};
 
 let up: import("bun").Subprocess<"ignore", "pipe", "pipe"> | undefined;
 const output: string[] = [];
@@ -31,6 +38,8 @@ function han(user: string, urlPath: string): { status: number; body: unknown } {
     "-s",
     "-m",
     "10",
+    "--interface",
+    HAN_FROM[user] ?? "203.0.113.10",
     "-u",
     `${user}:${passwords[user]}`,
     "-w",

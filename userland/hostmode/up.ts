@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { compileRuleTable, loadPolicyFile, type Policy } from "@smgw/policy";
+import { applyPacketFilter, compileNftables } from "@smgw/policy-nft";
 import { layoutOf, prepareAccounts, prepareLayout } from "./layout.ts";
 import { ok } from "./sh.ts";
 import { START_ORDER, Supervisor } from "./supervisor.ts";
@@ -31,7 +32,7 @@ export function checkPrefix(prefix: string): void {
 function requireRoot(): void {
   if (process.getuid?.() !== 0)
     throw new Error("host mode needs root (namespaces, users, setpriv)");
-  for (const tool of ["ip", "setpriv", "useradd", "getent"]) {
+  for (const tool of ["ip", "setpriv", "useradd", "getent", "nft"]) {
     if (!ok(["sh", "-c", `command -v ${tool}`]))
       throw new Error(`${tool} is missing; run ci/setup`);
   }
@@ -107,6 +108,8 @@ export async function up(o: UpOptions): Promise<never> {
 
   try {
     createTopology(topo);
+    // The packet filter from the same policy, before any unit listens.
+    applyPacketFilter(topo.gateway, compileNftables(policy));
     supervisor = new Supervisor({
       layout,
       namespace: topo.gateway,
@@ -186,8 +189,10 @@ function printSummary(
   o.out(`HAN accounts: ${layout.credentials}`);
   if (alice) {
     o.out("try, from the HAN:");
+    // From alice's own device address: the packet filter lets only consumers reach the display.
+    const from = policy.endpoints[alice.name]?.addresses[0];
     o.out(
-      `  ip netns exec ${topo.peers.HAN} curl -s -u ${alice.name}:${alice.password} http://${han}:8080/api/v1/meters`,
+      `  ip netns exec ${topo.peers.HAN} curl -s --interface ${from} -u ${alice.name}:${alice.password} http://${han}:8080/api/v1/meters`,
     );
   }
   o.out(`stop with Ctrl-C or: smgw down${o.prefix === "smgw" ? "" : ` --name ${o.prefix}`}`);
