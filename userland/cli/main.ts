@@ -1,4 +1,5 @@
 // `smgw`: the one command-line entry for people and scripts.
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { compileRuleTable, loadPolicyFile, PolicyError } from "@smgw/policy";
@@ -20,7 +21,7 @@ Policy:
       validate a policy file; print its flows, or each problem with its line
   smgw policy build [FILE]
       regenerate the enforcement layers from the policy (committed, reviewed as diffs):
-      image/generated/systemd/ (units, sysusers, tmpfiles)
+      image/generated/systemd/ (units, sysusers, tmpfiles), image/generated/nftables.conf
 
 Meter domain tools:
   smgw lmn decode [--key HEX] HEX...
@@ -160,6 +161,11 @@ async function buildOutputs(file: string, out: Out): Promise<number> {
   const stale = systemd.staleSystemdFiles(dir, policy);
   const files = systemd.writeSystemd(dir, policy);
   out(`${systemd.GENERATED_DIR}: ${files.length} files, ${stale.length ? `changed: ${stale.join(", ")}` : "unchanged"}`);
+  const nft = await import("@smgw/policy-nft");
+  const nftFile = path.join(REPO, "image", "generated", nft.NFTABLES_FILE);
+  const before = existsSync(nftFile) ? readFileSync(nftFile, "utf8") : "";
+  nft.write(path.dirname(nftFile), policy);
+  out(`image/generated/${nft.NFTABLES_FILE}: ${before === readFileSync(nftFile, "utf8") ? "unchanged" : "changed"}`);
   return 0;
 }
 
