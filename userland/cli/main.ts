@@ -1,5 +1,5 @@
 // `smgw`: the one command-line entry for people and scripts.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { compileRuleTable, loadPolicyFile, PolicyError } from "@smgw/policy";
@@ -21,7 +21,17 @@ Policy:
       validate a policy file; print its flows, or each problem with its line
   smgw policy build [FILE]
       regenerate the enforcement layers from the policy (committed, reviewed as diffs):
-      image/generated/systemd/ (units, sysusers, tmpfiles), image/generated/nftables.conf
+      image/generated/systemd/ (units, sysusers, tmpfiles), image/generated/nftables.conf,
+      selinux/generated/ (CIL module, file contexts, port labels)
+
+Test image (QEMU, SELinux enforcing, encrypted data volume; as root):
+  smgw image build [--policy FILE] [--generated DIR] [--selinux DIR]
+      build the Debian test image from the policy and the generated files
+  smgw image boot [--name NAME] [--fresh] [--gateway-disabled]
+      boot it in QEMU, NICs in namespaces NAME-wan, NAME-lmn, NAME-han (NAME defaults to
+      smgwvm); prints the console; runs until Ctrl-C or 'smgw image stop'
+  smgw image stop [--name NAME]
+      stop it and remove its TPM, taps and namespaces
 
 Meter domain tools:
   smgw lmn decode [--key HEX] HEX...
@@ -62,6 +72,8 @@ export async function runCli(argv: string[], out: Out = (l) => console.log(l)): 
       return cmdTaf(rest, out);
     case "lmn":
       return cmdLmn(rest, out);
+    case "image":
+      return cmdImage(rest, out);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -160,13 +172,31 @@ async function buildOutputs(file: string, out: Out): Promise<number> {
   const dir = path.join(REPO, systemd.GENERATED_DIR);
   const stale = systemd.staleSystemdFiles(dir, policy);
   const files = systemd.writeSystemd(dir, policy);
-  out(`${systemd.GENERATED_DIR}: ${files.length} files, ${stale.length ? `changed: ${stale.join(", ")}` : "unchanged"}`);
+  out(
+    `${systemd.GENERATED_DIR}: ${files.length} files, ${stale.length ? `changed: ${stale.join(", ")}` : "unchanged"}`,
+  );
+  const selinux = await import("@smgw/policy-selinux");
+  const selinuxDir = path.join(REPO, "selinux", "generated");
+  const selinuxBefore = snapshot(selinuxDir);
+  selinux.write(policy, selinuxDir);
+  out(`selinux/generated: ${selinuxBefore === snapshot(selinuxDir) ? "unchanged" : "changed"}`);
   const nft = await import("@smgw/policy-nft");
   const nftFile = path.join(REPO, "image", "generated", nft.NFTABLES_FILE);
   const before = existsSync(nftFile) ? readFileSync(nftFile, "utf8") : "";
   nft.write(path.dirname(nftFile), policy);
-  out(`image/generated/${nft.NFTABLES_FILE}: ${before === readFileSync(nftFile, "utf8") ? "unchanged" : "changed"}`);
+  out(
+    `image/generated/${nft.NFTABLES_FILE}: ${before === readFileSync(nftFile, "utf8") ? "unchanged" : "changed"}`,
+  );
   return 0;
+}
+
+/** The contents of a folder's files, to tell whether a build changed any. */
+function snapshot(dir: string): string {
+  if (!existsSync(dir)) return "";
+  return readdirSync(dir)
+    .sort()
+    .map((f) => `${f}\0${readFileSync(path.join(dir, f), "utf8")}`)
+    .join("\0");
 }
 
 async function cmdTaf(args: string[], out: Out): Promise<number> {
@@ -187,6 +217,16 @@ async function cmdLmn(args: string[], out: Out): Promise<number> {
   const r = runDecode(rest);
   out(r.output.trimEnd());
   return r.exitCode;
+}
+
+async function cmdImage(args: string[], out: Out): Promise<number> {
+  const { ImageUsageError, runImageCli } = await import("../image/cli.ts");
+  try {
+    return await runImageCli(args, REPO, out);
+  } catch (e) {
+    if (e instanceof ImageUsageError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 async function cmdSim(args: string[]): Promise<number> {
