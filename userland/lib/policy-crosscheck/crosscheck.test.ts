@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import path from "node:path";
 import { loadPolicyFile, type Policy, parsePolicy, UNIT_NAMES } from "@smgw/policy";
 import { compileNftables } from "@smgw/policy-nft";
+import { compileSelinux } from "@smgw/policy-selinux";
 import { compileSystemd } from "@smgw/policy-systemd";
 import { parseDocument } from "yaml";
 import { nftAcceptLines, nftAllows, serviceNet } from "./layers.ts";
@@ -109,6 +110,12 @@ describe("enforcement layers against the policy", () => {
     expect(nft).not.toContain("7259");
     expect(meter).toContain("SocketBindAllow=ipv4:tcp:7300");
     expect(meter).not.toContain("7259");
+    const selinux = compileSelinux(changed);
+    expect(selinux["smgw.cil"]).toContain(
+      "(portcon tcp 7300 (system_u object_r smgw_lmn_meter_port_t",
+    );
+    expect(selinux["smgw.cil"]).not.toContain("7259");
+    expect(selinux["smgw.semanage"]).toContain("7300");
   });
 
   test("removing a flow removes it from every layer", async () => {
