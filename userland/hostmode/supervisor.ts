@@ -30,6 +30,7 @@ interface UnitState {
   ready: boolean;
   status: string;
   restarts: number;
+  readyAt: number;
   waiters: ((ok: boolean) => void)[];
 }
 
@@ -51,7 +52,15 @@ export class Supervisor {
     const sock = this.o.layout.notifySocket(unit);
     const listener = NotifyListener.bind(sock);
     chownSync(sock, this.o.ids[unit].uid, this.o.ids[unit].gid);
-    const state: UnitState = { unit, listener, ready: false, status: "", restarts: 0, waiters: [] };
+    const state: UnitState = {
+      unit,
+      listener,
+      ready: false,
+      status: "",
+      restarts: 0,
+      readyAt: 0,
+      waiters: [],
+    };
     this.units.set(unit, state);
     listener.onMessage((fields, _raw, sender) => {
       // Only the unit's own process may speak for it.
@@ -59,6 +68,7 @@ export class Supervisor {
       if (fields.STATUS) state.status = fields.STATUS;
       if (fields.READY === "1" && !state.ready) {
         state.ready = true;
+        state.readyAt = Date.now();
         for (const w of state.waiters.splice(0)) w(true);
       }
     });
@@ -120,6 +130,8 @@ export class Supervisor {
     if (state.proc !== proc) return;
     for (const w of state.waiters.splice(0)) w(false);
     if (this.stopping) return;
+    // A unit that ran well for a while starts its backoff afresh.
+    if (state.ready && Date.now() - state.readyAt > 60_000) state.restarts = 0;
     state.restarts++;
     const delay = Math.min(1000 * 2 ** Math.min(state.restarts - 1, 5), 30_000);
     this.o.onEvent?.(`${state.unit} exited with ${code}; restarting in ${delay / 1000} s`);
