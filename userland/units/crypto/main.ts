@@ -1,10 +1,38 @@
-// crypto: the crypto manager, the only unit that will talk to the security module. For now
-// it connects to the IFM and reports its health; key operations come with the
-// security-module work and are refused ("unknown-type") until then.
+// crypto: the crypto manager, the only unit that talks to the security module (a smart card
+// through PC/SC, a TPM 2.0 through tpm2-tss, or, in development only, the software module).
+// The backend comes from the environment (lib/secmod/config.ts). It serves crypto.sign; the
+// further operations in contracts-proposed.ts wait for their contracts in the policy.
 import { connectToIfm, type DaemonMain, serveStatus } from "@smgw/daemon";
+import { openSecurityModule, readSecmodConfig } from "@smgw/secmod";
+import { CryptoService } from "./service.ts";
 
 export const main: DaemonMain = async (ctx) => {
+  const selection = readSecmodConfig(process.env, ctx.config.SMGW_STATE_DIR);
+  const module = openSecurityModule(selection, (msg, fields) => ctx.log.warn(msg, fields));
+  if (!module) {
+    ctx.log.warn("no security module configured (SMGW_SECMOD unset): key operations refused");
+  } else {
+    try {
+      ctx.log.info("security module", { description: (await module.info()).description });
+    } catch (e) {
+      // Not fatal: the module may come later (card inserted, TPM started); calls reconnect.
+      ctx.log.warn("security module not reachable yet", { error: (e as Error).message });
+    }
+  }
+  const service = new CryptoService(module, ctx.log);
   const ifm = await connectToIfm(ctx);
-  serveStatus(ifm, ctx, () => ({ securityModule: "none" }));
-  return { stop: () => ifm.close(), status: () => "connected; no security module" };
+  ifm.handle("crypto.sign", (body, { from }) => service.sign(body, from));
+  serveStatus(
+    ifm,
+    ctx,
+    () => ({ ...service.status() }),
+    () => service.degraded(),
+  );
+  return {
+    stop: async () => {
+      ifm.close();
+      await module?.close();
+    },
+    status: () => `security module: ${module?.kind ?? "none"}`,
+  };
 };
