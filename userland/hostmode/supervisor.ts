@@ -39,6 +39,8 @@ export interface SupervisorOptions {
   namespace: string;
   ids: Record<UnitName, Ids>;
   logLevel?: string;
+  /** Extra environment per unit (e.g. the crypto manager's security module). */
+  env?: Partial<Record<UnitName, Record<string, string>>>;
   onEvent?: (line: string) => void;
 }
 
@@ -98,6 +100,7 @@ export class Supervisor {
       SMGW_LOG_LEVEL: this.o.logLevel ?? "info",
       NOTIFY_SOCKET: layout.notifySocket(state.unit),
       HOME: layout.stateDir(state.unit),
+      ...this.o.env?.[state.unit],
     };
     const cmd = [
       "ip",

@@ -1,5 +1,5 @@
 // `smgw up` and `smgw down`: the whole gateway on one Linux machine without hardware.
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { compileRuleTable, loadPolicyFile, type Policy } from "@smgw/policy";
 import { applyPacketFilter, compileNftables } from "@smgw/policy-nft";
@@ -87,6 +87,7 @@ export async function up(o: UpOptions): Promise<never> {
   const binary = buildBinary(o.repoRoot, o.out);
   const ids = prepareLayout(layout, table, binary, o.policyFile);
   const accounts = await prepareAccounts(layout, policy, ids.display);
+  const cryptoEnv = prepareSecurityModule(o.repoRoot, layout.stateDir("crypto"), ids.crypto, o.out);
   writeFileSync(pidFile, String(process.pid));
 
   let supervisor: Supervisor | undefined;
@@ -115,6 +116,7 @@ export async function up(o: UpOptions): Promise<never> {
       namespace: topo.gateway,
       ids,
       logLevel: o.logLevel,
+      env: { crypto: cryptoEnv },
       onEvent: (l) => o.out(`  ${l}`),
     });
     for (const unit of START_ORDER) await supervisor.start(unit);
@@ -126,6 +128,33 @@ export async function up(o: UpOptions): Promise<never> {
   printSummary(o, topo, layout, accounts, policy);
   o.out("ready");
   return new Promise<never>(() => {});
+}
+
+/**
+ * The security module for host mode: the project's virtual card behind the real pcscd (the
+ * whole PC/SC path, as on a gateway with a smart card). Its PIN goes to the crypto unit's own
+ * state directory. Without pcscd the development-only software module stands in, loudly.
+ */
+function prepareSecurityModule(
+  repoRoot: string,
+  cryptoState: string,
+  crypto: { uid: number; gid: number },
+  out: (l: string) => void,
+): Record<string, string> {
+  const started = Bun.spawnSync([path.join(repoRoot, "ci", "services"), "start", "pcscd", "vcard"], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const pinFile = "/var/lib/smgw-services/vcard.pin";
+  if (started.success && existsSync(pinFile)) {
+    const own = path.join(cryptoState, "card.pin");
+    writeFileSync(own, readFileSync(pinFile), { mode: 0o600 });
+    chownSync(own, crypto.uid, crypto.gid);
+    out("  security module: the virtual card on pcscd (PC/SC)");
+    return { SMGW_SECMOD: "card", SMGW_SECMOD_PIN_FILE: own };
+  }
+  out(`  security module: pcscd unavailable (${started.stderr.toString().trim()}); using the development-only software module`);
+  return { SMGW_SECMOD: "software" };
 }
 
 function startPeers(
