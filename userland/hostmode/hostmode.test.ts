@@ -153,6 +153,21 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
     ]);
   });
 
+  test("the consumer log shows the consumer what went where, and only theirs", () => {
+    const log = han("alice", "/api/v1/log");
+    expect(log.status).toBe(200);
+    const entries = (log.body as { entries: { consumer: string; meter?: string; text: string }[] })
+      .entries;
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.every((e) => e.consumer === "alice")).toBe(true);
+    expect(entries.some((e) => e.meter === "meter-1" && e.text.includes("given to display"))).toBe(
+      true,
+    );
+    const bob = han("bob", "/api/v1/log");
+    const bobs = (bob.body as { entries: { consumer: string }[] }).entries;
+    expect(bobs.every((e) => e.consumer === "bob")).toBe(true);
+  });
+
   test("a consumer cannot see another consumer's meter; the technician sees no readings", () => {
     expect(han("alice", "/api/v1/meters/meter-3/readings").status).toBe(404);
     expect(han("bob", "/api/v1/meters/meter-1/readings").status).toBe(404);

@@ -141,10 +141,13 @@ function prepareSecurityModule(
   crypto: { uid: number; gid: number },
   out: (l: string) => void,
 ): Record<string, string> {
-  const started = Bun.spawnSync([path.join(repoRoot, "ci", "services"), "start", "pcscd", "vcard"], {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const started = Bun.spawnSync(
+    [path.join(repoRoot, "ci", "services"), "start", "pcscd", "vcard"],
+    {
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   const pinFile = "/var/lib/smgw-services/vcard.pin";
   if (started.success && existsSync(pinFile)) {
     const own = path.join(cryptoState, "card.pin");
@@ -153,7 +156,9 @@ function prepareSecurityModule(
     out("  security module: the virtual card on pcscd (PC/SC)");
     return { SMGW_SECMOD: "card", SMGW_SECMOD_PIN_FILE: own };
   }
-  out(`  security module: pcscd unavailable (${started.stderr.toString().trim()}); using the development-only software module`);
+  out(
+    `  security module: pcscd unavailable (${started.stderr.toString().trim()}); using the development-only software module`,
+  );
   return { SMGW_SECMOD: "software" };
 }
 

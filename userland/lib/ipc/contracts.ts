@@ -30,6 +30,44 @@ export type Reading = Static<typeof ReadingSchema>;
 
 export const StoredReadingSchema = T.Composite([ReadingSchema, T.Object({ seq: T.Integer() })]);
 
+/** One billing register of a tariff use case (TAF), e.g. the register of tariff stage 1. */
+export const TariffRegisterSchema = T.Object(
+  {
+    obis: ObisSchema,
+    /** Tariff stage of the analysis profile; 0 for a total over all stages. */
+    tariffStage: T.Integer({ minimum: 0, maximum: 65535 }),
+    value: T.Number(),
+    unit: T.String({ maxLength: 16 }),
+    /** Gateway time of the register's last update. */
+    capturedAt: IsoTime,
+    description: T.Optional(T.String({ maxLength: 256 })),
+  },
+  Strict,
+);
+export type TariffRegister = Static<typeof TariffRegisterSchema>;
+
+/** An entry of a consumer's log: what the gateway did with that consumer's data, and when. */
+export const ConsumerLogEntrySchema = T.Object(
+  {
+    seq: T.Integer({ minimum: 1 }),
+    /** Whose log the entry is in (the display checks it is the consumer it asked for). */
+    consumer: EndpointName,
+    at: IsoTime,
+    level: T.Union([
+      T.Literal("info"),
+      T.Literal("warning"),
+      T.Literal("error"),
+      T.Literal("fatal"),
+    ]),
+    outcome: T.Union([T.Literal("success"), T.Literal("failure")]),
+    /** The meter the entry is about, if it is about one. */
+    meter: T.Optional(EndpointName),
+    text: T.String({ maxLength: 2000 }),
+  },
+  Strict,
+);
+export type ConsumerLogEntry = Static<typeof ConsumerLogEntrySchema>;
+
 const StatusBody = T.Object(
   {
     unit: T.String(),
@@ -97,6 +135,48 @@ export const CONTRACTS = {
       Strict,
     ),
     response: T.Object({ seq: T.Integer({ minimum: 1 }) }, Strict),
+  },
+  "storage.tariff-registers": {
+    request: T.Object({ meter: EndpointName }, Strict),
+    response: T.Object(
+      {
+        /** The tariff use case the registers belong to, if one is configured. */
+        tariff: T.Optional(
+          T.Object(
+            {
+              useCase: T.Integer({ minimum: 1, maximum: 14 }),
+              id: T.String({ minLength: 1, maxLength: 64 }),
+              name: T.Optional(T.String({ maxLength: 256 })),
+              billingPeriodStart: T.Optional(IsoTime),
+            },
+            Strict,
+          ),
+        ),
+        registers: T.Array(TariffRegisterSchema, { maxItems: 256 }),
+      },
+      Strict,
+    ),
+  },
+  "storage.consumer-log": {
+    request: T.Object(
+      {
+        /** Only entries about this meter (the IFM checks it is the consumer's). */
+        meter: T.Optional(EndpointName),
+        from: T.Optional(IsoTime),
+        to: T.Optional(IsoTime),
+        limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
+        /** Paging cursor: the `seq` of the last entry of the previous page. */
+        after: T.Optional(T.Integer({ minimum: 0 })),
+      },
+      Strict,
+    ),
+    response: T.Object(
+      {
+        entries: T.Array(ConsumerLogEntrySchema, { maxItems: 1000 }),
+        next: T.Optional(T.Integer({ minimum: 0 })),
+      },
+      Strict,
+    ),
   },
   "status.get": { request: T.Object({}, Strict), response: StatusBody },
   "cls.relay": {

@@ -2,6 +2,8 @@ export { FramedChannel, MAX_QUEUED_BYTES } from "./channel.ts";
 export { type DeliveryContext, IpcClient, type IpcClientOptions, IpcError } from "./client.ts";
 export {
   CONTRACTS,
+  type ConsumerLogEntry,
+  ConsumerLogEntrySchema,
   contractOf,
   isMessageType,
   MESSAGE_TYPES,
@@ -11,6 +13,8 @@ export {
   ReadingSchema,
   type RequestBody,
   type ResponseBody,
+  type TariffRegister,
+  TariffRegisterSchema,
 } from "./contracts.ts";
 export {
   checkDeliver,

@@ -13,11 +13,32 @@ export const main: DaemonMain = async (ctx) => {
     if (from !== "meter") throw new IpcError("denied", "only the meter domain writes readings");
     return { stored: store.appendReadings(body.meter, body.readings) };
   });
-  ifm.handle("storage.query-readings", (body, { scope }) => {
+  ifm.handle("storage.query-readings", (body, { from, scope }) => {
     if (!scope?.meters.includes(body.meter)) {
       throw new IpcError("denied", `meter ${body.meter} is outside the request's consumer scope`);
     }
-    return store.queryReadings(body);
+    const page = store.queryReadings(body);
+    // The consumer log: every flow of a consumer's data, what went to whom and when.
+    store.appendConsumerLog({
+      consumer: scope.consumer,
+      meter: body.meter,
+      text: `${page.readings.length} readings of ${body.meter}${body.from ? ` from ${body.from}` : ""}${body.to ? ` to ${body.to}` : ""} given to ${from} for ${scope.consumer}`,
+    });
+    return page;
+  });
+  ifm.handle("storage.tariff-registers", (body, { scope }) => {
+    if (!scope?.meters.includes(body.meter)) {
+      throw new IpcError("denied", `meter ${body.meter} is outside the request's consumer scope`);
+    }
+    // No tariff profile computes registers into the store yet: none to give.
+    return { registers: [] };
+  });
+  ifm.handle("storage.consumer-log", (body, { scope }) => {
+    if (!scope) throw new IpcError("denied", "the consumer log is read only for its consumer");
+    if (body.meter !== undefined && !scope.meters.includes(body.meter)) {
+      throw new IpcError("denied", `meter ${body.meter} is outside the request's consumer scope`);
+    }
+    return store.queryConsumerLog({ ...body, consumer: scope.consumer });
   });
   ifm.handle("storage.list-meters", (_body, { scope }) => {
     if (!scope) throw new IpcError("denied", "listing meters needs a consumer scope");

@@ -75,4 +75,20 @@ describe("reading store", () => {
     expect(again.counts()).toEqual({ readings: 2, systemLog: 1 });
     again.close();
   });
+
+  test("the consumer log gives each consumer only their own entries, paged", () => {
+    const { s } = store();
+    for (let i = 0; i < 5; i++)
+      s.appendConsumerLog({ consumer: "alice", meter: "meter-1", text: `a${i}` });
+    s.appendConsumerLog({ consumer: "bob", meter: "meter-3", text: "b0" });
+    const first = s.queryConsumerLog({ consumer: "alice", limit: 3 });
+    expect(first.entries.map((e) => e.text)).toEqual(["a0", "a1", "a2"]);
+    const rest = s.queryConsumerLog({ consumer: "alice", limit: 3, after: first.next ?? 0 });
+    expect(rest.entries.map((e) => e.text)).toEqual(["a3", "a4"]);
+    expect(rest.next).toBeUndefined();
+    expect(s.queryConsumerLog({ consumer: "bob" }).entries).toMatchObject([
+      { consumer: "bob", meter: "meter-3", text: "b0" },
+    ]);
+    expect(s.queryConsumerLog({ consumer: "alice", meter: "meter-3" }).entries).toEqual([]);
+  });
 });

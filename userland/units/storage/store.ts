@@ -4,7 +4,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Reading } from "@smgw/ipc";
+import type { ConsumerLogEntry, Reading } from "@smgw/ipc";
 
 export interface StoredReading extends Reading {
   seq: number;
@@ -38,6 +38,17 @@ export class ReadingStore {
       status INTEGER NOT NULL
     );
     CREATE INDEX IF NOT EXISTS readings_by_meter ON readings (meter, captured_ms, seq);
+    CREATE TABLE IF NOT EXISTS consumer_log (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      consumer TEXT NOT NULL,
+      at TEXT NOT NULL,
+      at_ms INTEGER NOT NULL,
+      level TEXT NOT NULL,
+      outcome TEXT NOT NULL,
+      meter TEXT,
+      text TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS consumer_log_by_consumer ON consumer_log (consumer, seq);
     CREATE TABLE IF NOT EXISTS system_log (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       ts TEXT NOT NULL,
@@ -129,6 +140,69 @@ export class ReadingStore {
       seq: number;
     };
     return row.seq;
+  }
+
+  /** Record an information flow concerning a consumer: what, to whom, when. */
+  appendConsumerLog(entry: {
+    consumer: string;
+    meter?: string;
+    level?: "info" | "warning" | "error" | "fatal";
+    outcome?: "success" | "failure";
+    text: string;
+  }): number {
+    const at = new Date();
+    const row = this.db
+      .query(
+        "INSERT INTO consumer_log (consumer, at, at_ms, level, outcome, meter, text) VALUES ($consumer, $at, $atMs, $level, $outcome, $meter, $text) RETURNING seq",
+      )
+      .get({
+        consumer: entry.consumer,
+        at: at.toISOString(),
+        atMs: at.getTime(),
+        level: entry.level ?? "info",
+        outcome: entry.outcome ?? "success",
+        meter: entry.meter ?? null,
+        text: entry.text.slice(0, 2000),
+      }) as { seq: number };
+    return row.seq;
+  }
+
+  /** One consumer's log entries, oldest first, paged by `seq`. */
+  queryConsumerLog(q: {
+    consumer: string;
+    meter?: string;
+    from?: string;
+    to?: string;
+    limit?: number;
+    after?: number;
+  }): { entries: ConsumerLogEntry[]; next?: number } {
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
+    const where = ["consumer = $consumer", "seq > $after"];
+    const params: Record<string, string | number> = {
+      consumer: q.consumer,
+      after: q.after ?? 0,
+      limit: limit + 1,
+    };
+    if (q.meter) {
+      where.push("meter = $meter");
+      params.meter = q.meter;
+    }
+    if (q.from) {
+      where.push("at_ms >= $from");
+      params.from = Date.parse(q.from);
+    }
+    if (q.to) {
+      where.push("at_ms < $to");
+      params.to = Date.parse(q.to);
+    }
+    const rows = this.db
+      .query(
+        `SELECT seq, consumer, at, level, outcome, meter, text FROM consumer_log WHERE ${where.join(" AND ")} ORDER BY seq LIMIT $limit`,
+      )
+      .all(params) as (Omit<ConsumerLogEntry, "meter"> & { meter: string | null })[];
+    const entries = rows.slice(0, limit).map(({ meter, ...e }) => (meter ? { ...e, meter } : e));
+    const last = entries[entries.length - 1];
+    return rows.length > limit && last ? { entries, next: last.seq } : { entries };
   }
 
   counts(): { readings: number; systemLog: number } {
