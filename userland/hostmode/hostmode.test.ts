@@ -160,9 +160,9 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
       .entries;
     expect(entries.length).toBeGreaterThan(0);
     expect(entries.every((e) => e.consumer === "alice")).toBe(true);
-    expect(entries.some((e) => e.meter === "meter-1" && e.text.includes("given to display"))).toBe(
-      true,
-    );
+    expect(
+      entries.some((e) => e.meter === "meter-1" && e.text.includes("meter-reading to display")),
+    ).toBe(true);
     const bob = han("bob", "/api/v1/log");
     const bobs = (bob.body as { entries: { consumer: string }[] }).entries;
     expect(bobs.every((e) => e.consumer === "bob")).toBe(true);
@@ -206,6 +206,27 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
         .find((l) => l.event === "flow.denied" && l.from === "meter" && l.to === "cls"),
     );
     expect(line).toMatchObject({ unit: "ifm", level: "warn", type: "cls.relay" });
+  });
+
+  test("another unit cannot read the storage's files; the stores are encrypted", () => {
+    const dir = `/var/lib/${NAME}/state/storage/secure`;
+    const r = sh([
+      "setpriv",
+      "--reuid=smgw-display",
+      "--regid=smgw-display",
+      "--clear-groups",
+      "ls",
+      dir,
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain("Permission denied");
+    // Readings are in the meter domain's store, encrypted: no OBIS code in the clear on disk.
+    const files = sh(["find", dir, "-name", "*.sqlite*", "-type", "f"])
+      .out.trim()
+      .split("\n")
+      .filter(Boolean);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(readFileSync(f).includes("1-0:1.8.0*255")).toBe(false);
   });
 
   test("a process of another user cannot connect to a unit's socket", () => {

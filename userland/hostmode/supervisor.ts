@@ -12,8 +12,9 @@ import type { Ids } from "./users.ts";
 /** Kernel services first, the IFM before everything; domains last. */
 export const START_ORDER: UnitName[] = [
   "ifm",
-  "storage",
+  // storage opens its stores with keys the crypto manager unwraps: crypto first.
   "crypto",
+  "storage",
   "tcm",
   "net",
   "sysmgmt",

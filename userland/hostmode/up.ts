@@ -116,7 +116,8 @@ export async function up(o: UpOptions): Promise<never> {
       namespace: topo.gateway,
       ids,
       logLevel: o.logLevel,
-      env: { crypto: cryptoEnv },
+      // The instance's storage is a fresh volume on its first start (see units/storage).
+      env: { crypto: cryptoEnv, storage: { SMGW_STORAGE_PROVISION: "1" } },
       onEvent: (l) => o.out(`  ${l}`),
     });
     for (const unit of START_ORDER) await supervisor.start(unit);

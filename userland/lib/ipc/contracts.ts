@@ -68,6 +68,16 @@ export const ConsumerLogEntrySchema = T.Object(
 );
 export type ConsumerLogEntry = Static<typeof ConsumerLogEntrySchema>;
 
+/** Byte strings travel as lower-case hex. */
+const HexBytes = (min: number, max: number) =>
+  T.String({ pattern: "^([0-9a-f]{2})+$", minLength: min, maxLength: max });
+/** A secure-storage domain; each has its own storage key in the security module. */
+const StoreDomain = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}$" });
+/** A monotonic counter of the security module: "<domain>/<store>". */
+const CounterName = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}/[a-z][a-z0-9-]{0,31}$" });
+/** 64-bit counter values as decimal strings (JSON numbers stop at 2^53). */
+const Decimal = T.String({ pattern: "^(0|[1-9][0-9]{0,19})$" });
+
 const StatusBody = T.Object(
   {
     unit: T.String(),
@@ -200,6 +210,22 @@ export const CONTRACTS = {
       Strict,
     ),
     response: T.Object({ signature: T.String({ pattern: "^[0-9a-f]+$" }) }, Strict),
+  },
+  "crypto.wrap": {
+    request: T.Object({ domain: StoreDomain, dataKey: HexBytes(2, 128) }, Strict),
+    response: T.Object({ wrapped: HexBytes(2, 2048) }, Strict),
+  },
+  "crypto.unwrap": {
+    request: T.Object({ domain: StoreDomain, wrapped: HexBytes(2, 2048) }, Strict),
+    response: T.Object({ dataKey: HexBytes(2, 128) }, Strict),
+  },
+  "crypto.counter-read": {
+    request: T.Object({ counter: CounterName }, Strict),
+    response: T.Object({ value: Decimal }, Strict),
+  },
+  "crypto.counter-increment": {
+    request: T.Object({ counter: CounterName }, Strict),
+    response: T.Object({ value: Decimal }, Strict),
   },
   "tcm.open-channel": {
     request: T.Object({ endpoint: EndpointName, purpose: T.String({ maxLength: 64 }) }, Strict),

@@ -1,7 +1,8 @@
 // crypto: the crypto manager, the only unit that talks to the security module (a smart card
 // through PC/SC, a TPM 2.0 through tpm2-tss, or, in development only, the software module).
-// The backend comes from the environment (lib/secmod/config.ts). It serves crypto.sign; the
-// further operations in contracts-proposed.ts wait for their contracts in the policy.
+// The backend comes from the environment (lib/secmod/config.ts). It serves crypto.sign and
+// secure storage's wrap/unwrap/counters; the further operations in contracts-proposed.ts wait
+// for their contracts in the policy.
 import { connectToIfm, type DaemonMain, serveStatus } from "@smgw/daemon";
 import { openSecurityModule, readSecmodConfig } from "@smgw/secmod";
 import { CryptoService } from "./service.ts";
@@ -22,6 +23,11 @@ export const main: DaemonMain = async (ctx) => {
   const service = new CryptoService(module, ctx.log);
   const ifm = await connectToIfm(ctx);
   ifm.handle("crypto.sign", (body, { from }) => service.sign(body, from));
+  // Secure storage's keys and anchors (the service refuses any caller but storage).
+  ifm.handle("crypto.wrap", (body, { from }) => service.wrap(body, from));
+  ifm.handle("crypto.unwrap", (body, { from }) => service.unwrap(body, from));
+  ifm.handle("crypto.counter-read", (body, { from }) => service.counterRead(body, from));
+  ifm.handle("crypto.counter-increment", (body, { from }) => service.counterIncrement(body, from));
   serveStatus(
     ifm,
     ctx,
