@@ -355,7 +355,13 @@ export function compileCil(policy: Policy, model: SelinuxModel = buildModel(poli
     "sd_notify: a datagram to systemd's notify socket (readiness, watchdog).",
     "(allow smgw_domain self (unix_dgram_socket (create connect write getattr getopt setopt)))",
     "(allow smgw_domain init_runtime_t (smgw_sockets (connect)))",
+    "(allow smgw_domain init_runtime_t (smgw_files (search)))",
     "(allow smgw_domain init_t (unix_dgram_socket (sendto)))",
+  );
+  c.rule(
+    "The runtime reads its own cgroup's memory limits (memory.max, memory.high) at start.",
+    "(allow smgw_domain cgroup_t (smgw_files (search)))",
+    "(allow smgw_domain cgroup_t (file (getattr open read)))",
   );
   c.rule(
     "The path to its files: /, /usr, /etc, /var, /var/lib, /run, /dev.",
@@ -396,6 +402,14 @@ export function compileCil(policy: Policy, model: SelinuxModel = buildModel(poli
   c.rule(
     "The /run/smgw and /run/smgw/ipc directories, created by systemd.",
     "(allow smgw_domain smgw_run_t (smgw_files (search)))",
+  );
+  c.rule(
+    "systemd-tmpfiles creates the run, IPC and state directories (smgw-tmpfiles.conf) with " +
+      "their labels, owners and modes.",
+    ...["smgw_run_t", ...model.ipcClients.map(ipcType), ...units.map(stateType)].map(
+      (t) =>
+        `(allow systemd_tmpfiles_t ${t} (dir (getattr search open read create write add_name setattr relabelfrom relabelto)))`,
+    ),
   );
   for (const u of units) {
     c.rule(
