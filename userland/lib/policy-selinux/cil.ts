@@ -358,6 +358,13 @@ export function compileCil(policy: Policy, model: SelinuxModel = buildModel(poli
     "(allow smgw_domain init_runtime_t (smgw_files (search)))",
     "(allow smgw_domain init_t (unix_dgram_socket (sendto)))",
   );
+  for (const u of ["crypto", "tcm"] as const) {
+    if (!units.includes(u)) continue;
+    c.rule(
+      `${u} uses the system OpenSSL, which reads its configuration (openssl.cnf) under /etc/ssl.`,
+      `(allow ${domainType(u)} cert_t (smgw_files (read)))`,
+    );
+  }
   c.rule(
     "The runtime reads its own cgroup's memory limits (memory.max, memory.high) at start.",
     "(allow smgw_domain cgroup_t (smgw_files (search)))",
