@@ -1,4 +1,5 @@
-// Message types the crypto manager offers beyond crypto.sign, as proposed TypeBox contracts:
+// Message types the crypto manager offers beyond crypto.sign and secure storage's
+// wrap/unwrap/counters (those are in lib/ipc/contracts.ts), as proposed TypeBox contracts:
 // the policy and lib/ipc/contracts.ts do not carry them yet. Byte strings are lower-case hex,
 // as in crypto.sign; 64-bit counter values are decimal strings (JSON numbers stop at 2^53).
 import { type Static, Type as T } from "@sinclair/typebox";
@@ -7,11 +8,6 @@ const Strict = { additionalProperties: false } as const;
 const KeyName = T.String({ pattern: "^[a-z0-9-]{1,32}$" });
 const Hex = (min: number, max: number) =>
   T.String({ pattern: "^([0-9a-f]{2})+$", minLength: min, maxLength: max });
-/** A secure-storage domain (lib/securestore's KNOWN_DOMAINS). */
-const Domain = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}$" });
-/** A counter name: "<domain>/<store>". */
-const CounterName = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}/[a-z][a-z0-9-]{0,31}$" });
-const Decimal = T.String({ pattern: "^(0|[1-9][0-9]{0,19})$" });
 const CurveName = T.Union([
   T.Literal("brainpoolP256r1"),
   T.Literal("brainpoolP384r1"),
@@ -33,22 +29,6 @@ export const PROPOSED_CONTRACTS = {
   "crypto.random": {
     request: T.Object({ length: T.Integer({ minimum: 1, maximum: 1024 }) }, Strict),
     response: T.Object({ random: Hex(2, 2048) }, Strict),
-  },
-  "crypto.wrap": {
-    request: T.Object({ domain: Domain, dataKey: Hex(2, 128) }, Strict),
-    response: T.Object({ wrapped: Hex(2, 2048) }, Strict),
-  },
-  "crypto.unwrap": {
-    request: T.Object({ domain: Domain, wrapped: Hex(2, 2048) }, Strict),
-    response: T.Object({ dataKey: Hex(2, 128) }, Strict),
-  },
-  "crypto.counter-read": {
-    request: T.Object({ counter: CounterName }, Strict),
-    response: T.Object({ value: Decimal }, Strict),
-  },
-  "crypto.counter-increment": {
-    request: T.Object({ counter: CounterName }, Strict),
-    response: T.Object({ value: Decimal }, Strict),
   },
 } as const;
 

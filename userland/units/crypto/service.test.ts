@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { Value } from "@sinclair/typebox/value";
 import { createLogger } from "@smgw/daemon";
-import { contractOf, IpcError } from "@smgw/ipc";
+import { contractOf, IpcError, isMessageType, type MessageType } from "@smgw/ipc";
 import {
   CardModule,
   type CardTransport,
@@ -22,8 +22,9 @@ async function withKeys(): Promise<{ service: CryptoService; spki: Uint8Array }>
   return { service: new CryptoService(m, log), spki: pub.spki };
 }
 
-function fits<M extends ProposedType>(type: M, kind: "request" | "response", v: unknown): boolean {
-  return Value.Check(PROPOSED_CONTRACTS[type][kind], v);
+function fits(type: ProposedType | MessageType, kind: "request" | "response", v: unknown): boolean {
+  if (isMessageType(type)) return contractOf(type)[kind].Check(v);
+  return Value.Check(PROPOSED_CONTRACTS[type as ProposedType][kind], v);
 }
 
 async function code(p: Promise<unknown>): Promise<string> {

@@ -113,10 +113,7 @@ export class CryptoService {
     return { random: Buffer.from(r).toString("hex") };
   }
 
-  async wrap(
-    body: ProposedRequest<"crypto.wrap">,
-    from: string,
-  ): Promise<ProposedResponse<"crypto.wrap">> {
+  async wrap(body: RequestBody<"crypto.wrap">, from: string): Promise<ResponseBody<"crypto.wrap">> {
     const key = storageKey(body.domain, from);
     const dataKey = hexBytes(body.dataKey, "dataKey");
     const wrapped = await this.call("wrap", { domain: body.domain }, async (m) => {
@@ -134,9 +131,9 @@ export class CryptoService {
   }
 
   async unwrap(
-    body: ProposedRequest<"crypto.unwrap">,
+    body: RequestBody<"crypto.unwrap">,
     from: string,
-  ): Promise<ProposedResponse<"crypto.unwrap">> {
+  ): Promise<ResponseBody<"crypto.unwrap">> {
     const key = storageKey(body.domain, from);
     const wrapped = hexBytes(body.wrapped, "wrapped");
     const dataKey = await this.call("unwrap", { domain: body.domain }, (m) =>
@@ -146,18 +143,18 @@ export class CryptoService {
   }
 
   async counterRead(
-    body: ProposedRequest<"crypto.counter-read">,
+    body: RequestBody<"crypto.counter-read">,
     from: string,
-  ): Promise<ProposedResponse<"crypto.counter-read">> {
+  ): Promise<ResponseBody<"crypto.counter-read">> {
     const n = counterNumber(body.counter, from);
     const v = await this.call("counter-read", { counter: body.counter }, (m) => m.readCounter(n));
     return { value: v.toString() };
   }
 
   async counterIncrement(
-    body: ProposedRequest<"crypto.counter-increment">,
+    body: RequestBody<"crypto.counter-increment">,
     from: string,
-  ): Promise<ProposedResponse<"crypto.counter-increment">> {
+  ): Promise<ResponseBody<"crypto.counter-increment">> {
     const n = counterNumber(body.counter, from);
     const v = await this.call("counter-increment", { counter: body.counter }, (m) =>
       m.incrementCounter(n),
