@@ -6,6 +6,7 @@ import { applyPacketFilter, compileNftables } from "@smgw/policy-nft";
 import { layoutOf, prepareAccounts, prepareLayout } from "./layout.ts";
 import { ok } from "./sh.ts";
 import { START_ORDER, Supervisor } from "./supervisor.ts";
+import { prepareTcmCredentials } from "./tcm-credentials.ts";
 import {
   createTopology,
   destroyTopology,
@@ -88,6 +89,7 @@ export async function up(o: UpOptions): Promise<never> {
   const ids = prepareLayout(layout, table, binary, o.policyFile);
   const accounts = await prepareAccounts(layout, policy, ids.display);
   const cryptoEnv = prepareSecurityModule(o.repoRoot, layout.stateDir("crypto"), ids.crypto, o.out);
+  await prepareTcmCredentials({ policy, layout, ids, cryptoEnv, out: o.out });
   writeFileSync(pidFile, String(process.pid));
 
   let supervisor: Supervisor | undefined;

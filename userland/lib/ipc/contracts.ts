@@ -78,6 +78,23 @@ const CounterName = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}/[a-z][a-z0-9-]{0,
 /** 64-bit counter values as decimal strings (JSON numbers stop at 2^53). */
 const Decimal = T.String({ pattern: "^(0|[1-9][0-9]{0,19})$" });
 
+/** A channel of the TCM: opaque, random, good only for the unit it was opened for. */
+const ChannelId = T.String({ pattern: "^ch-[0-9a-f]{32}$" });
+const FlowId = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}$" });
+/** Channel payload, base64: at most 96 KiB of bytes, so a message stays far below a frame. */
+const ChannelBytes = T.String({ pattern: "^[A-Za-z0-9+/]*={0,2}$", maxLength: 131072 });
+/** Who is at the other end of a channel, as the TCM verified it. */
+const ChannelPeerSchema = T.Object(
+  {
+    endpoint: EndpointName,
+    /** The peer certificate's subject DN (RFC 2253). */
+    subject: T.String({ maxLength: 512 }),
+    protocol: T.String({ maxLength: 16 }),
+    cipher: T.String({ maxLength: 64 }),
+  },
+  Strict,
+);
+
 const StatusBody = T.Object(
   {
     unit: T.String(),
@@ -228,8 +245,67 @@ export const CONTRACTS = {
     response: T.Object({ value: Decimal }, Strict),
   },
   "tcm.open-channel": {
-    request: T.Object({ endpoint: EndpointName, purpose: T.String({ maxLength: 64 }) }, Strict),
-    response: T.Object({ channel: T.String({ maxLength: 64 }) }, Strict),
+    request: T.Object(
+      {
+        endpoint: EndpointName,
+        /** The policy's outbound flow of the TCM the channel serves, e.g. "wan-emt-delivery". */
+        purpose: FlowId,
+        /** The CLS device a cls-traffic channel relays for. */
+        device: T.Optional(EndpointName),
+      },
+      Strict,
+    ),
+    response: T.Object({ channel: ChannelId, peer: ChannelPeerSchema }, Strict),
+  },
+  "tcm.send": {
+    request: T.Object({ channel: ChannelId, data: ChannelBytes }, Strict),
+    response: T.Object(
+      {
+        sent: T.Integer({ minimum: 0 }),
+        /** Bytes still waiting for the network on this channel. */
+        buffered: T.Integer({ minimum: 0 }),
+      },
+      Strict,
+    ),
+  },
+  "tcm.receive": {
+    request: T.Object(
+      {
+        channel: ChannelId,
+        max: T.Optional(T.Integer({ minimum: 1, maximum: 98304 })),
+        /** How long to wait for the first byte; the IFM's own timeout is 10 s. */
+        waitMs: T.Optional(T.Integer({ minimum: 0, maximum: 5000 })),
+      },
+      Strict,
+    ),
+    response: T.Object(
+      {
+        data: ChannelBytes,
+        /** The channel has ended and everything received was given out. */
+        closed: T.Boolean(),
+        /** Why it ended, when not by a clean close. */
+        reason: T.Optional(T.String({ maxLength: 256 })),
+      },
+      Strict,
+    ),
+  },
+  "tcm.close": {
+    request: T.Object({ channel: ChannelId }, Strict),
+    response: T.Object({ closed: T.Literal(true) }, Strict),
+  },
+  "tcm.accept": {
+    request: T.Object(
+      {
+        /** The policy's inbound TLS flow to the asking unit, e.g. "han-cls-proxy". */
+        listener: FlowId,
+        waitMs: T.Optional(T.Integer({ minimum: 0, maximum: 5000 })),
+      },
+      Strict,
+    ),
+    response: T.Object(
+      { channel: T.Optional(ChannelId), peer: T.Optional(ChannelPeerSchema) },
+      Strict,
+    ),
   },
 } as const satisfies Record<string, { request: TSchema; response: TSchema }>;
 

@@ -50,6 +50,12 @@ export interface TlsContextOptions {
   readonly crl?: string | readonly string[];
   /** Longest accepted peer chain below the trust anchor. Default 4. */
   readonly verifyDepth?: number;
+  /**
+   * Server: "required" demands a client certificate, "optional" asks for one and verifies what
+   * comes (clients without one are let in, with an empty peer subject), "none" asks for none.
+   * Default: "required" when the profile demands mutual authentication, else "none".
+   */
+  readonly clientCertificate?: "required" | "optional" | "none";
 }
 
 const VERSION_NUMBER: Record<TlsVersion, number> = {
@@ -192,12 +198,15 @@ function configure(ctx: Pointer, o: TlsContextOptions): void {
   }
   l.X509_VERIFY_PARAM_set_depth(param, o.verifyDepth ?? 4);
 
+  const clientCertificate = o.clientCertificate ?? (p.mutualAuthentication ? "required" : "none");
   const mode =
     o.role === "client"
       ? SSL_VERIFY_PEER
-      : p.mutualAuthentication
+      : clientCertificate === "required"
         ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-        : 0;
+        : clientCertificate === "optional"
+          ? SSL_VERIFY_PEER
+          : 0;
   l.SSL_CTX_set_verify(ctx, mode, null);
   l.ERR_clear_error();
 }

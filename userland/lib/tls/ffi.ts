@@ -44,6 +44,20 @@ const cryptoSymbols = {
   OSSL_STORE_INFO_get_type: { args: [ptr], returns: i32 },
   OSSL_STORE_INFO_get1_PKEY: { args: [ptr], returns: ptr },
   OSSL_STORE_INFO_free: { args: [ptr], returns: voidType },
+  // Callback keys (keys.ts): an EC_KEY whose ECDSA sign runs in JavaScript.
+  EC_KEY_OpenSSL: { args: [], returns: ptr },
+  EC_KEY_METHOD_new: { args: [ptr], returns: ptr },
+  EC_KEY_METHOD_set_sign: { args: [ptr, ptr, ptr, ptr], returns: voidType },
+  EC_KEY_METHOD_get_sign: { args: [ptr, ptr, ptr, ptr], returns: voidType },
+  EC_KEY_METHOD_set_init: { args: [ptr, ptr, ptr, ptr, ptr, ptr, ptr], returns: voidType },
+  EC_KEY_set_method: { args: [ptr, ptr], returns: i32 },
+  EC_KEY_free: { args: [ptr], returns: voidType },
+  d2i_EC_PUBKEY: { args: [ptr, ptr, i64], returns: ptr },
+  i2d_PUBKEY: { args: [ptr, ptr], returns: i32 },
+  X509_get0_pubkey: { args: [ptr], returns: ptr },
+  EVP_PKEY_new: { args: [], returns: ptr },
+  EVP_PKEY_assign: { args: [ptr, i32, ptr], returns: i32 },
+  ECDSA_size: { args: [ptr], returns: i32 },
 } as const;
 
 const sslSymbols = {
@@ -82,6 +96,7 @@ const sslSymbols = {
   SSL_get_current_cipher: { args: [ptr], returns: ptr },
   SSL_CIPHER_get_name: { args: [ptr], returns: cstring },
   SSL_is_init_finished: { args: [ptr], returns: i32 },
+  SSL_CTX_get0_certificate: { args: [ptr], returns: ptr },
 } as const;
 
 function openLibraries() {
@@ -156,6 +171,7 @@ export const X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4;
 /** RFC 2253 rendering of a distinguished name (XN_FLAG_RFC2253). */
 export const XN_FLAG_RFC2253 = 0x1110317n;
 export const OSSL_STORE_INFO_PKEY = 4;
+export const EVP_PKEY_EC = 408;
 const OPENSSL_VERSION_TEXT = 0;
 
 /** Native objects whose allocations and frees are counted. */

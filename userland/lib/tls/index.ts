@@ -1,3 +1,4 @@
+export { type CallbackKeySource, liveCallbackKeys, type SignHash } from "./callback-key.ts";
 export {
   type ChannelOptions,
   type CloseListener,

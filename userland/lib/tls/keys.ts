@@ -1,9 +1,10 @@
 // Where a private key comes from. The TLS code hands OpenSSL a reference (a file path or an
-// OSSL_STORE URI) and never sees key bytes, so the crypto manager can later supply a key held by a
-// provider (a TPM or a security module) through the same interface.
+// OSSL_STORE URI) or a signing callback and never sees key bytes, so the crypto manager can
+// supply a key held by a provider or a security module through the same interface.
 
 import type { Pointer } from "bun:ffi";
 import { existsSync } from "node:fs";
+import { type CallbackKeySource, useCallbackKey } from "./callback-key.ts";
 import { TlsError } from "./errors.ts";
 import {
   countAllocation,
@@ -22,7 +23,12 @@ export type KeySource =
    * An OSSL_STORE URI ("file:...", or a provider's scheme such as "handle:0x81000001" for
    * tpm2-openssl or "pkcs11:..."). `providers` are loaded first (the default provider is kept).
    */
-  | { readonly kind: "store"; readonly uri: string; readonly providers?: readonly string[] };
+  | { readonly kind: "store"; readonly uri: string; readonly providers?: readonly string[] }
+  /**
+   * Only the public key is here; each ECDSA signature is made by `sign` (e.g. by the crypto
+   * manager's security module). See callback-key.ts.
+   */
+  | CallbackKeySource;
 
 const loadedProviders = new Set<string>();
 
@@ -120,6 +126,10 @@ export function useKey(ctx: Pointer, source: KeySource): void {
     } finally {
       freePkey(pkey); // the SSL_CTX holds its own reference
     }
+    return;
+  }
+  if (source.kind === "callback") {
+    useCallbackKey(ctx, source);
     return;
   }
   throw new TlsError(
