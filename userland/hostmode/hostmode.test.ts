@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { type RunningHostMode, startHostMode } from "./testing.ts";
 
 const isRoot = process.getuid?.() === 0;
-const REPO = path.resolve(import.meta.dir, "../..");
 const NAME = `smgwt${process.pid % 100000}`;
 const PROBE = path.join(import.meta.dir, "fixtures", "ipc-probe.py");
 const HAN_GW = "203.0.113.1";
@@ -19,9 +19,10 @@ const HAN_FROM: Record<string, string> = {
   mallory: "203.0.113.10",
 };
 
-let up: import("bun").Subprocess<"ignore", "pipe", "pipe"> | undefined;
-const output: string[] = [];
-const passwords: Record<string, string> = {};
+let hm: RunningHostMode | undefined;
+let up: RunningHostMode["proc"] | undefined;
+let output: string[] = [];
+let passwords: Record<string, string> = {};
 
 function sh(cmd: string[]): { code: number; out: string; err: string } {
   const p = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
@@ -82,36 +83,14 @@ async function waitFor<T>(what: string, f: () => T | undefined, ms = 60_000): Pr
 
 describe.skipIf(!isRoot)("host mode (needs root)", () => {
   beforeAll(async () => {
-    up = Bun.spawn([path.join(REPO, "smgw"), "up", "--name", NAME, "--meter-interval", "0.5"], {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const decoder = new TextDecoder();
-    void (async () => {
-      for await (const c of up.stdout) output.push(decoder.decode(c));
-    })();
-    void (async () => {
-      for await (const c of up.stderr) output.push(decoder.decode(c));
-    })();
-    await waitFor(
-      "host mode to be ready",
-      () => (output.join("").includes("\nready") ? true : undefined),
-      240_000,
-    );
-    for (const line of readFileSync(`/var/lib/${NAME}/credentials.txt`, "utf8").split("\n")) {
-      const [n, , pw] = line.split(" ");
-      if (n && pw && !n.startsWith("#")) passwords[n] = pw;
-    }
+    hm = await startHostMode(NAME);
+    up = hm.proc;
+    output = hm.output;
+    passwords = hm.passwords;
   }, 300_000);
 
   afterAll(async () => {
-    if (up && up.exitCode === null) {
-      up.kill("SIGINT");
-      await Promise.race([up.exited, Bun.sleep(30_000)]);
-    }
-    sh([path.join(REPO, "smgw"), "down", "--name", NAME]);
-    sh(["rm", "-rf", `/var/lib/${NAME}`]);
+    await hm?.stop();
   }, 60_000);
 
   test("every unit runs as its own user in the gateway namespace", () => {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { type RunningHostMode, startHostMode } from "@smgw/hostmode/testing.ts";
 import { type NetworkName, parsePolicy } from "@smgw/policy";
 import { allowCounter, compileNftables, dropCounter } from "./compile.ts";
 import { applyPacketFilter, type Counter, readCounters } from "./nft.ts";
@@ -69,13 +70,13 @@ const BLOCKED: Record<Proto, string[]> = {
   udp: ["no-reply", "unreachable", "denied"],
 };
 
-let up: import("bun").Subprocess<"ignore", "pipe", "pipe"> | undefined;
+let hm: RunningHostMode | undefined;
 const listeners: import("bun").Subprocess[] = [];
-const output: string[] = [];
+let output: string[] = [];
 /** Connections the WAN peers' listener accepted ("accepted ADDR:PORT FROM"). */
 const wanAccepted: string[] = [];
 const attempts: Attempt[] = [];
-const passwords: Record<string, string> = {};
+let passwords: Record<string, string> = {};
 let filterAppliedAt = "";
 let attackSeconds = 0;
 
@@ -206,27 +207,9 @@ function hanGet(user: string, from: string, urlPath: string): number {
 
 describe.skipIf(!isRoot)("packet filter attack matrix (needs root)", () => {
   beforeAll(async () => {
-    up = Bun.spawn([path.join(REPO, "smgw"), "up", "--name", NAME, "--meter-interval", "0.5"], {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const decoder = new TextDecoder();
-    void (async () => {
-      for await (const c of up.stdout) output.push(decoder.decode(c));
-    })();
-    void (async () => {
-      for await (const c of up.stderr) output.push(decoder.decode(c));
-    })();
-    await waitFor(
-      "host mode to be ready",
-      () => (output.join("").includes("\nready") ? true : undefined),
-      240_000,
-    );
-    for (const line of readFileSync(`/var/lib/${NAME}/credentials.txt`, "utf8").split("\n")) {
-      const [n, , pw] = line.split(" ");
-      if (n && pw && !n.startsWith("#")) passwords[n] = pw;
-    }
+    hm = await startHostMode(NAME);
+    output = hm.output;
+    passwords = hm.passwords;
     filterAppliedAt = new Date().toISOString();
     applyPacketFilter(GW, compileNftables(policy));
     // An unknown party in each network, beside the policy's endpoints.
@@ -256,7 +239,7 @@ describe.skipIf(!isRoot)("packet filter attack matrix (needs root)", () => {
     void (async () => {
       let rest = "";
       for await (const c of wanListener.stdout as ReadableStream<Uint8Array>) {
-        const lines = (rest + decoder.decode(c)).split("\n");
+        const lines = (rest + new TextDecoder().decode(c, { stream: true })).split("\n");
         rest = lines.pop() ?? "";
         wanAccepted.push(...lines.filter((l) => l.startsWith("accepted ")));
       }
@@ -266,12 +249,7 @@ describe.skipIf(!isRoot)("packet filter attack matrix (needs root)", () => {
 
   afterAll(async () => {
     for (const l of listeners) l.kill("SIGTERM");
-    if (up && up.exitCode === null) {
-      up.kill("SIGINT");
-      await Promise.race([up.exited, Bun.sleep(30_000)]);
-    }
-    sh([path.join(REPO, "smgw"), "down", "--name", NAME]);
-    sh(["rm", "-rf", `/var/lib/${NAME}`]);
+    await hm?.stop();
   }, 60_000);
 
   test("without a route, no peer network reaches another", async () => {
