@@ -287,6 +287,9 @@ describe("our listener refuses bad clients and keeps serving", () => {
     proc.stdin.write("R\n"); // s_client: renegotiate
     proc.stdin.flush();
     const error = await channel?.closed;
+    // s_client prints the peer's alert before it exits on the closed connection: let it finish
+    // (killing it right away could lose that line), but never wait long.
+    await Promise.race([proc.exited, delay(5000)]);
     proc.kill();
     const output =
       (await new Response(proc.stdout).text()) + (await new Response(proc.stderr).text());
