@@ -68,10 +68,18 @@ describe("crash safety", () => {
         [process.execPath, `${import.meta.dir}/crash-child.ts`, dir, "rotate"],
         { stdout: "pipe", stderr: "ignore" },
       );
-      await Bun.sleep(60 + Math.random() * 200);
+      // Killed once a random number of rotation commits (one segment each) has been made, so
+      // that the crash lands inside the rotation however fast this machine is (a timer raced it).
+      const target = 1 + Math.floor(Math.random() * 20);
+      let out = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stdout) {
+        out += decoder.decode(chunk, { stream: true });
+        const commits = out.split("\n").filter((l) => l.startsWith("rotated ")).length;
+        if (commits >= target || out.includes("rotation done")) break;
+      }
       child.kill("SIGKILL");
       await child.exited;
-      const out = await new Response(child.stdout).text();
       if (!out.includes("rotation done")) interrupted++;
       await (await check()).close();
     }
