@@ -225,7 +225,8 @@ export function compileCil(policy: Policy, model: SelinuxModel = buildModel(poli
       "packet in and out of that interface. Per port: a type named for its use.",
   );
   const netTypes = model.networks.flatMap((n) => [netifType(n.network), nodeType(n.network)]);
-  const packetTypes = model.packets.map((p) => p.type);
+  // One unit's listeners on one network share a port type, and so a packet label.
+  const packetTypes = [...new Set(model.packets.map((p) => p.type))];
   for (const t of [...netTypes, ...packetTypes, ...new Set(model.ports.map((p) => p.type))]) {
     c.raw(`(type ${t})`, `(roletype object_r ${t})`);
   }
@@ -253,7 +254,7 @@ export function compileCil(policy: Policy, model: SelinuxModel = buildModel(poli
         )
         .join("; ")}.`,
       `(typeattribute smgw_${n.network.toLowerCase()}_packet)`,
-      `(typeattributeset smgw_${n.network.toLowerCase()}_packet ${list(own.map((p) => p.type))})`,
+      `(typeattributeset smgw_${n.network.toLowerCase()}_packet ${list([...new Set(own.map((p) => p.type))])})`,
     );
   }
   const privileged = [...new Set(model.ports.filter((p) => p.port < 1024).map((p) => p.type))];
@@ -596,7 +597,7 @@ export function compileCil(policy: Policy, model: SelinuxModel = buildModel(poli
       ]),
       netifType(n.network),
       nodeType(n.network),
-      ...model.packets.filter((p) => p.network === n.network).map((p) => p.type),
+      ...new Set(model.packets.filter((p) => p.network === n.network).map((p) => p.type)),
       ...new Set(ports),
     ]);
   }

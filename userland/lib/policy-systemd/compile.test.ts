@@ -245,7 +245,7 @@ describe("services", () => {
       expect(new Set(allow?.split(" ") ?? []), u).toEqual(peers);
     }
     expect(one(service("meter"), "Service", "IPAddressAllow")).toBe(
-      "198.51.100.11 198.51.100.12 198.51.100.13",
+      "198.51.100.11 198.51.100.12 198.51.100.13 198.51.100.21 198.51.100.22 198.51.100.23 198.51.100.24 198.51.100.25",
     );
     expect(one(service("tcm"), "Service", "IPAddressAllow")).toBe(
       "192.0.2.10 192.0.2.20 192.0.2.21",
@@ -258,7 +258,7 @@ describe("services", () => {
   test("listeners: the policy's ports and interfaces, nothing else", () => {
     const binds = (u: (typeof UNIT_NAMES)[number]) =>
       directives(service(u), "Service").get("SocketBindAllow");
-    expect(binds("meter")).toEqual(["ipv4:tcp:7259"]);
+    expect(binds("meter")).toEqual(["ipv4:tcp:7259", "ipv4:udp:7260"]);
     expect(binds("admin")).toEqual(["ipv4:udp:4711"]);
     expect(binds("display")).toEqual(["ipv4:tcp:8080"]);
     expect(binds("cls")).toEqual(["ipv4:tcp:8443"]);
@@ -346,7 +346,7 @@ describe("one flow changed, the output follows", () => {
     const out = compileSystemd(policy);
     expect(changedFiles(files, out)).toEqual(["smgw-meter.service"]);
     expect(one(out["smgw-meter.service"] ?? "", "Service", "IPAddressAllow")).toBe(
-      "198.51.100.11 198.51.100.13 198.51.100.99",
+      "198.51.100.11 198.51.100.13 198.51.100.21 198.51.100.22 198.51.100.23 198.51.100.24 198.51.100.25 198.51.100.99",
     );
   });
 

@@ -1,7 +1,7 @@
 // The policy compiler's runtime output: the rule table the IFM enforces. Further outputs
 // (SELinux CIL, nftables, systemd units) are pure functions of the same `Policy`.
 import type { Policy } from "./resolve.ts";
-import type { NetworkName, UnitName } from "./schema.ts";
+import type { NetworkName, UnitName, WmbusMedium } from "./schema.ts";
 
 export interface IpcRule {
   flow: string;
@@ -23,6 +23,15 @@ export interface Listener {
   peers: string[];
 }
 
+export interface MeterEntry {
+  /** The identity printed on the meter: SML server id, or manufacturer code and number. */
+  id: string;
+  addresses: string[];
+  protocol: "sml" | "wmbus";
+  /** A wireless M-Bus meter's link-layer address and security mode. */
+  wmbus?: { manufacturer: string; id: string; medium: WmbusMedium; security: 5 | 7 };
+}
+
 export interface RuleTable {
   version: 1;
   /** SHA-256 of the policy document, so logs can name the policy a decision came from. */
@@ -34,7 +43,7 @@ export interface RuleTable {
   /** consumer endpoint -> meter endpoints assigned to it */
   consumers: Record<string, string[]>;
   /** meter endpoint -> its identity on the LMN (SML server id / M-Bus id) */
-  meters: Record<string, { id: string; addresses: string[] }>;
+  meters: Record<string, MeterEntry>;
   listeners: Listener[];
   users: Record<UnitName, string>;
 }
@@ -61,7 +70,16 @@ export function compileRuleTable(policy: Policy): RuleTable {
   for (const ep of Object.values(policy.endpoints)) {
     if (ep.role === "consumer") consumers[ep.name] = [...(ep.meters ?? [])];
     if (ep.role === "meter" && ep.credential.kind === "meter-id") {
-      meters[ep.name] = { id: ep.credential.id, addresses: ep.addresses };
+      meters[ep.name] = { id: ep.credential.id, addresses: ep.addresses, protocol: "sml" };
+    }
+    if (ep.role === "meter" && ep.credential.kind === "wmbus-id") {
+      const { manufacturer, id, medium, security } = ep.credential;
+      meters[ep.name] = {
+        id: `${manufacturer}${id}`,
+        addresses: ep.addresses,
+        protocol: "wmbus",
+        wmbus: { manufacturer, id, medium, security },
+      };
     }
   }
   // One listener per (network, protocol, port); flows sharing it add their peers.

@@ -5,6 +5,7 @@ export {
   decide,
   type IpcRule,
   type Listener,
+  type MeterEntry,
   type RuleTable,
 } from "./compile.ts";
 export { formatIssue, PolicyError, type PolicyIssue } from "./errors.ts";
@@ -17,12 +18,17 @@ export {
   isUnitName,
   type NetworkFlow,
   type Policy,
+  type Profile,
 } from "./resolve.ts";
 export {
   ENDPOINT_ROLES,
   NETWORK_NAMES,
   type NetworkName,
   type PolicyDocument,
+  type ProfileDocument,
   UNIT_NAMES,
   type UnitName,
+  USE_CASES,
+  WMBUS_MEDIA,
+  type WmbusMedium,
 } from "./schema.ts";

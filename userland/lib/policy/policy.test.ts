@@ -37,14 +37,27 @@ describe("shipped policy", () => {
     const policy = await loadPolicyFile(SHIPPED);
     const table = compileRuleTable(policy);
     expect(Object.keys(table.users)).toHaveLength(10);
-    expect(table.consumers.alice).toEqual(["meter-1", "meter-2"]);
+    expect(table.consumers.alice).toEqual(["meter-1", "meter-2", "wmbus-1", "wmbus-2"]);
     expect(
       table.listeners.map((l) => `${l.network}/${l.protocol}/${l.port}->${l.unit}`).sort(),
     ).toEqual([
       "HAN/tcp/8080->display",
       "HAN/tcp/8443->cls",
       "LMN/tcp/7259->meter",
+      "LMN/udp/7260->meter",
       "WAN/udp/4711->admin",
+    ]);
+    expect(table.meters["wmbus-3"]).toEqual({
+      id: "XSM30000003",
+      addresses: ["198.51.100.23"],
+      protocol: "wmbus",
+      wmbus: { manufacturer: "XSM", id: "30000003", medium: "heat", security: 7 },
+    });
+    expect(Object.keys(policy.profiles).sort()).toEqual([
+      "taf1-bob",
+      "taf2-alice",
+      "taf7-grid",
+      "taf7-supplier",
     ]);
   });
 
@@ -173,6 +186,69 @@ describe("bad policies are rejected with a located reason", () => {
     );
     expect(e.message).toContain("meter meter-1 already assigned to alice");
     expect(e.issues[0]?.path).toBe("/endpoints/bob/meters/1");
+  });
+
+  test("two meters with the same wireless M-Bus identity", () => {
+    const e = rejection(
+      edited((d) => d.setIn(["endpoints", "wmbus-2", "credential", "id"], "30000001")),
+    );
+    expect(e.message).toContain("the same meter identity as wmbus-1");
+    expect(e.issues[0]?.path).toBe("/endpoints/wmbus-2/credential");
+  });
+
+  test("a wireless M-Bus identity that is no meter's, and a bad security mode", () => {
+    const e = rejection(
+      edited((d) =>
+        d.setIn(["endpoints", "gwa", "credential"], {
+          kind: "wmbus-id",
+          manufacturer: "XSM",
+          id: "12345678",
+          medium: "water",
+          security: 5,
+        }),
+      ),
+    );
+    expect(e.message).toContain("a gwa is identified by tls-certificate");
+    const mode = rejection(
+      edited((d) => d.setIn(["endpoints", "wmbus-1", "credential", "security"], 0)),
+    );
+    expect(mode.issues[0]?.path).toContain("/endpoints/wmbus-1/credential");
+  });
+
+  test("profiles: unknown meters, a recipient that is no EMT or has no route, missing tariffs", () => {
+    expect(
+      rejection(edited((d) => d.setIn(["profiles", "taf7-grid", "meters", 0], "alice"))).issues[0],
+    ).toMatchObject({
+      path: "/profiles/taf7-grid/meters/0",
+      message: '"alice" is not an endpoint with role meter',
+      line: expect.any(Number),
+    });
+    expect(
+      rejection(edited((d) => d.setIn(["profiles", "taf7-grid", "recipient"], "gwa"))).message,
+    ).toContain('"gwa" is not an endpoint with role emt');
+    // Without wan-emt-delivery no flow carries meter data to the EMTs (PP-LMN-1).
+    const noRoute = rejection(
+      edited((d) => {
+        const flows = d.get("flows") as { items: { get(k: string): unknown }[] };
+        const i = flows.items.findIndex((f) => f.get("id") === "wan-emt-delivery");
+        d.deleteIn(["flows", i]);
+      }),
+    );
+    expect(noRoute.message).toContain("no outbound TLS flow of tcm carries this profile's data");
+    expect(
+      rejection(edited((d) => d.deleteIn(["profiles", "taf2-alice", "tariff"]))).message,
+    ).toContain("TAF2 bills with a supplier tariff file");
+    expect(
+      rejection(edited((d) => d.setIn(["profiles", "taf2-alice", "tariff"], "../../etc/shadow")))
+        .message,
+    ).toContain("beside the policy file or below it");
+    expect(
+      rejection(edited((d) => d.setIn(["profiles", "taf7-grid", "periodSeconds"], 7))).message,
+    ).toContain("must divide a day");
+    expect(
+      rejection(edited((d) => d.setIn(["profiles", "taf7-grid", "pseudonym"], "has space")))
+        .issues[0]?.path,
+    ).toBe("/profiles/taf7-grid/pseudonym");
   });
 
   test("an endpoint address outside its network", () => {

@@ -6,11 +6,16 @@ import {
   type EndpointRole,
   type NetworkName,
   type PolicyDocument,
+  type ProfileDocument,
   UNIT_NAMES,
   type UnitName,
 } from "./schema.ts";
 
 export interface Endpoint extends EndpointDocument {
+  name: string;
+}
+
+export interface Profile extends ProfileDocument {
   name: string;
 }
 
@@ -48,6 +53,8 @@ export interface Policy {
   endpoints: Record<string, Endpoint>;
   ipcFlows: IpcFlow[];
   networkFlows: NetworkFlow[];
+  /** The tariff use cases, by name. */
+  profiles: Record<string, Profile>;
 }
 
 type Side = { kind: "units"; units: UnitName[] } | { kind: "endpoints"; endpoints: string[] };
@@ -80,6 +87,7 @@ export function resolvePolicy(doc: PolicyDocument): { policy?: Policy; issues: P
   // Endpoints: addresses inside their network, unique; references well typed.
   const addressOwner = new Map<string, string>();
   const meterOwner = new Map<string, string>();
+  const meterIds = new Map<string, string>();
   for (const [name, ep] of Object.entries(endpoints)) {
     const net = doc.networks[ep.network];
     ep.addresses.forEach((a, i) => {
@@ -120,15 +128,39 @@ export function resolvePolicy(doc: PolicyDocument): { policy?: Policy; issues: P
         issue(`/endpoints/${name}/authorisedEndpoints/${i}`, `"${t}" is not a WAN endpoint`);
       }
     });
-    const wantsCredential: Partial<Record<EndpointRole, string>> = {
-      meter: "meter-id",
-      gwa: "tls-certificate",
-      emt: "tls-certificate",
-      cls: "tls-certificate",
+    const wantsCredential: Partial<Record<EndpointRole, string[]>> = {
+      meter: ["meter-id", "wmbus-id"],
+      gwa: ["tls-certificate"],
+      emt: ["tls-certificate"],
+      cls: ["tls-certificate"],
     };
     const want = wantsCredential[ep.role];
-    if (want && ep.credential.kind !== want) {
-      issue(`/endpoints/${name}/credential/kind`, `a ${ep.role} is identified by ${want}`);
+    if (want && !want.includes(ep.credential.kind)) {
+      issue(
+        `/endpoints/${name}/credential/kind`,
+        `a ${ep.role} is identified by ${want.join(" or ")}`,
+      );
+    }
+    if (
+      ep.role !== "meter" &&
+      (ep.credential.kind === "meter-id" || ep.credential.kind === "wmbus-id")
+    ) {
+      issue(
+        `/endpoints/${name}/credential/kind`,
+        `only meters are identified by ${ep.credential.kind}`,
+      );
+    }
+    // A meter's identity on the LMN names one meter only.
+    const lmnId =
+      ep.credential.kind === "meter-id"
+        ? `sml:${ep.credential.id}`
+        : ep.credential.kind === "wmbus-id"
+          ? `wmbus:${ep.credential.manufacturer}${ep.credential.id}`
+          : undefined;
+    if (lmnId) {
+      const other = meterIds.get(lmnId);
+      if (other) issue(`/endpoints/${name}/credential`, `the same meter identity as ${other}`);
+      meterIds.set(lmnId, name);
     }
   }
 
@@ -267,8 +299,60 @@ export function resolvePolicy(doc: PolicyDocument): { policy?: Policy; issues: P
     listeners.set(key, nf);
   }
 
+  const profiles: Record<string, Profile> = {};
+  for (const [name, p] of Object.entries(doc.profiles ?? {})) {
+    const at = `/profiles/${name}`;
+    profiles[name] = { ...p, name };
+    p.meters.forEach((m, i) => {
+      if (endpoints[m]?.role !== "meter") {
+        issue(`${at}/meters/${i}`, `"${m}" is not an endpoint with role meter`);
+      }
+    });
+    const recipient = endpoints[p.recipient];
+    if (recipient?.role !== "emt") {
+      issue(`${at}/recipient`, `"${p.recipient}" is not an endpoint with role emt`);
+    } else {
+      // PP-LMN-1: the data leaves only over a flow the policy lists to that EMT.
+      const route = networkFlows.some(
+        (f) =>
+          f.direction === "outbound" &&
+          f.unit === "tcm" &&
+          f.tls &&
+          f.endpoints.includes(p.recipient) &&
+          f.carries.includes(
+            p.useCase === 7 || p.useCase === 6 ? "meter-reading" : "tariff-result",
+          ),
+      );
+      if (!route) {
+        issue(
+          `${at}/recipient`,
+          `no outbound TLS flow of tcm carries this profile's data to ${p.recipient}`,
+        );
+      }
+    }
+    const billed = p.useCase === 1 || p.useCase === 2;
+    if (billed && p.tariff === undefined) {
+      issue(`${at}/tariff`, `TAF${p.useCase} bills with a supplier tariff file; name it`);
+    }
+    if (!billed && p.tariff !== undefined) {
+      issue(`${at}/tariff`, `TAF${p.useCase} uses no tariff file`);
+    }
+    if (p.tariff?.split("/").includes("..")) {
+      issue(`${at}/tariff`, "the tariff file must lie beside the policy file or below it");
+    }
+    if (p.periodSeconds !== undefined && 86400 % p.periodSeconds !== 0) {
+      issue(`${at}/periodSeconds`, "the measuring period must divide a day");
+    }
+    if (p.deliverEverySeconds !== undefined && p.useCase !== 7) {
+      issue(
+        `${at}/deliverEverySeconds`,
+        `TAF${p.useCase} delivers at the end of each billing period`,
+      );
+    }
+  }
+
   if (issues.length > 0) return { issues };
-  return { policy: { document: doc, endpoints, ipcFlows, networkFlows }, issues };
+  return { policy: { document: doc, endpoints, ipcFlows, networkFlows, profiles }, issues };
 }
 
 function ipv4ToInt(a: string): number | undefined {

@@ -59,6 +59,12 @@ export const UnitSchema = T.Object(
 
 export const MessageSchema = T.Object({ carries: Name, description: Description }, Strict);
 
+export const WMBUS_MEDIA = ["electricity", "water", "heat", "gas"] as const;
+export type WmbusMedium = (typeof WMBUS_MEDIA)[number];
+
+/** The tariff use cases (TAF) the meter domain runs. */
+export const USE_CASES = [1, 2, 6, 7] as const;
+
 export const CredentialSchema = T.Union([
   T.Object(
     {
@@ -70,6 +76,20 @@ export const CredentialSchema = T.Union([
   ),
   T.Object(
     { kind: T.Literal("meter-id"), id: T.String({ pattern: "^[0-9A-Za-z]{4,32}$" }) },
+    Strict,
+  ),
+  /** A wireless M-Bus meter: its link-layer address and the OMS security mode it must use. */
+  T.Object(
+    {
+      kind: T.Literal("wmbus-id"),
+      /** The three-letter manufacturer code (FLAG id). */
+      manufacturer: T.String({ pattern: "^[A-Z]{3}$" }),
+      /** The identification number as printed on the meter (8 BCD digits). */
+      id: T.String({ pattern: "^[0-9]{8}$" }),
+      medium: T.Union(WMBUS_MEDIA.map((m) => T.Literal(m))),
+      /** OMS security mode: 5 (AES-128-CBC, static key) or 7 (derived keys and CMAC). */
+      security: T.Union([T.Literal(5), T.Literal(7)]),
+    },
     Strict,
   ),
   T.Object({ kind: T.Literal("password") }, Strict),
@@ -115,6 +135,34 @@ export const FlowSchema = T.Object(
   Strict,
 );
 
+/**
+ * A tariff use case configured for meters: what the meter domain computes from their readings
+ * and which EMT receives it. TAF1 and TAF2 bill with a supplier's tariff file (VDE AR 2418-6
+ * IF_Lieferant_TRuDI, relative to the policy file), which names the switching program.
+ */
+export const ProfileSchema = T.Object(
+  {
+    useCase: T.Union(USE_CASES.map((u) => T.Literal(u))),
+    meters: T.Array(Name, { minItems: 1, maxItems: 64 }),
+    /** The EMT endpoint the profile's data is delivered to. */
+    recipient: Name,
+    /** The register whose readings the profile uses. Default 1-0:1.8.0*255. */
+    register: T.Optional(
+      T.String({ pattern: "^\\d{1,3}-\\d{1,3}:\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\*\\d{1,3}$" }),
+    ),
+    /** Measuring period in seconds (TAF7, TAF2): 900 for the quarter hours. */
+    periodSeconds: T.Optional(T.Integer({ minimum: 1, maximum: 86400 })),
+    /** How often collected data is delivered, in seconds (TAF7). */
+    deliverEverySeconds: T.Optional(T.Integer({ minimum: 1, maximum: 31 * 86400 })),
+    /** Supplier tariff file (TAF1, TAF2), relative to the policy file. */
+    tariff: T.Optional(T.String({ pattern: "^[A-Za-z0-9_./-]{1,200}$" })),
+    /** Replaces meter and gateway identities in everything this profile delivers. */
+    pseudonym: T.Optional(T.String({ pattern: "^[A-Za-z0-9-]{4,28}$" })),
+    description: Description,
+  },
+  Strict,
+);
+
 export const PolicyDocumentSchema = T.Object(
   {
     version: T.Literal(1),
@@ -133,6 +181,7 @@ export const PolicyDocumentSchema = T.Object(
     messages: T.Record(T.String({ pattern: "^[a-z]+\\.[a-z-]+$" }), MessageSchema),
     endpoints: T.Record(Name, EndpointSchema),
     flows: T.Array(FlowSchema, { minItems: 1, maxItems: 1000 }),
+    profiles: T.Optional(T.Record(Name, ProfileSchema)),
   },
   Strict,
 );
@@ -140,3 +189,4 @@ export const PolicyDocumentSchema = T.Object(
 export type PolicyDocument = Static<typeof PolicyDocumentSchema>;
 export type FlowDocument = Static<typeof FlowSchema>;
 export type EndpointDocument = Static<typeof EndpointSchema>;
+export type ProfileDocument = Static<typeof ProfileSchema>;

@@ -124,9 +124,18 @@ describe("consumer routes", () => {
     expect((r.body as { meters: { meter: string }[] }).meters.map((m) => m.meter)).toEqual([
       "meter-1",
       "meter-2",
+      "wmbus-1",
+      "wmbus-2",
     ]);
     const b = await get("/api/v1/meters", bob);
-    expect(b.body).toMatchObject({ meters: [{ meter: "meter-3", meterId: "1EMH0012345673" }] });
+    expect(b.body).toMatchObject({
+      meters: [
+        { meter: "meter-3", meterId: "1EMH0012345673" },
+        { meter: "wmbus-3", meterId: "XSM30000003" },
+        { meter: "wmbus-4", meterId: "XSM30000004" },
+        { meter: "wmbus-5", meterId: "XSM30000005" },
+      ],
+    });
   });
 
   test("readings page through a range without gaps or repeats", async () => {

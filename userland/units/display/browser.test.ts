@@ -140,6 +140,8 @@ describe.skipIf(!haveChromium)("web interface in chromium", () => {
     expect(await page.locator("#meter option").allTextContents()).toEqual([
       "meter-1 (1ESY1161234561)",
       "meter-2 (1ESY1161234562)",
+      "wmbus-1 (XSM30000001)",
+      "wmbus-2 (XSM30000002)",
     ]);
     expect(await page.locator("#current tbody tr").count()).toBe(3);
     expect(await page.locator("#tariff tbody tr").count()).toBe(3);
@@ -225,6 +227,9 @@ describe.skipIf(!haveChromium)("web interface in chromium", () => {
     await page.waitForSelector("#consumer-view:not([hidden])");
     expect(await page.locator("#meter option").allTextContents()).toEqual([
       "meter-3 (1EMH0012345673)",
+      "wmbus-3 (XSM30000003)",
+      "wmbus-4 (XSM30000004)",
+      "wmbus-5 (XSM30000005)",
     ]);
     const statuses = await page.evaluate(async () => {
       const paths = [

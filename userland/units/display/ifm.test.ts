@@ -90,10 +90,18 @@ describe("display through the real IFM", () => {
     const s = (await login(display, "alice")).cookie as { cookie: string };
     const get = (p: string) => call(display, p, { headers: s });
     expect((await get("/api/v1/meters")).body).toMatchObject({
-      meters: [{ meter: "meter-1" }, { meter: "meter-2" }],
+      meters: [
+        { meter: "meter-1" },
+        { meter: "meter-2" },
+        { meter: "wmbus-1" },
+        { meter: "wmbus-2" },
+      ],
     });
     expect((await get("/api/v1/meters/meter-1/readings?limit=5")).status).toBe(200);
-    expect(scopes.at(-1)).toEqual({ consumer: "alice", meters: ["meter-1", "meter-2"] });
+    expect(scopes.at(-1)).toEqual({
+      consumer: "alice",
+      meters: ["meter-1", "meter-2", "wmbus-1", "wmbus-2"],
+    });
     expect((await get("/api/v1/meters/meter-1/tariff-registers")).body).toMatchObject({
       tariff: { useCase: 2 },
     });

@@ -127,7 +127,9 @@ describe("IFM broker", () => {
       { meter: "meter-1" },
       { onBehalfOf: "alice" },
     );
-    expect(scopes).toEqual([{ consumer: "alice", meters: ["meter-1", "meter-2"] }]);
+    expect(scopes).toEqual([
+      { consumer: "alice", meters: ["meter-1", "meter-2", "wmbus-1", "wmbus-2"] },
+    ]);
     const denied = await display
       .request("storage", "storage.query-readings", { meter: "meter-3" }, { onBehalfOf: "alice" })
       .catch((e: unknown) => e as IpcError);

@@ -23,9 +23,19 @@ export function policyWith(
   owner: readonly (number | null)[],
 ): string {
   const doc = parseDocument(shipped);
-  for (const name of ["meter-1", "meter-2", "meter-3", "alice", "bob"]) {
-    doc.deleteIn(["endpoints", name]);
+  const endpoints = doc.getIn(["endpoints"]) as { items: { key: { value: string } }[] };
+  for (const name of endpoints.items.map((i) => i.key.value)) {
+    if (/^(meter-|wmbus-)/.test(name) || name === "alice" || name === "bob") {
+      doc.deleteIn(["endpoints", name]);
+    }
   }
+  // The world's meters are all SML meters on the LMN listener; no profiles name them.
+  doc.deleteIn(["profiles"]);
+  const flows = doc.getIn(["flows"]) as { items: { get(k: string): unknown }[] };
+  const radio = flows.items.findIndex((f) => f.get("id") === "lmn-wmbus-radio");
+  if (radio >= 0) doc.deleteIn(["flows", radio]);
+  const sml = flows.items.findIndex((f) => f.get("id") === "lmn-meter-readings");
+  doc.setIn(["flows", sml, "from"], "role:meter");
   for (let i = 0; i < meters; i++) {
     doc.setIn(
       ["endpoints", meterName(i)],
