@@ -7,6 +7,32 @@ export {
   type TafErrorKind,
   type TafErrorPhase,
 } from "./errors.ts";
+export {
+  type AccumulatorAddResult,
+  type AccumulatorOptions,
+  accumulatorFromJSON,
+  createAccumulator,
+  followingBillingPeriod,
+  type LiveError,
+  type LiveReading,
+  type LiveRegister,
+  LiveStateError,
+  MeasurementSeries,
+  type MeasurementSeriesOptions,
+  type MeasurementSeriesState,
+  meterStatusToPtb,
+  type PeriodResult,
+  type PointQuality,
+  type Refusal,
+  type RefusalReason,
+  type SeriesAddResult,
+  type SeriesPoint,
+  Taf1Accumulator,
+  type Taf1AccumulatorState,
+  Taf2Accumulator,
+  type Taf2AccumulatorState,
+  toIntervalReadings,
+} from "./live.ts";
 export { parseMeterData } from "./meter-data.ts";
 export type * from "./model.ts";
 export { formatObis, type Obis, parseObis } from "./obis.ts";

@@ -17,7 +17,8 @@ const BZ_MAGNETICALLY_INFLUENCED = 1 << 9;
 const BZ_MANIPULATION = 1 << 10;
 const BZ_FATAL_ERROR = 1 << 17;
 
-function reverseBits32(x: number): number {
+/** The 32 bits of a word in reverse order (FNN status words are written least significant bit first). */
+export function reverseBits32(x: number): number {
   let y = 0;
   let v = x >>> 0;
   for (let i = 0; i < 32; i++) {

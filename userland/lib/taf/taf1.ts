@@ -14,13 +14,14 @@
  */
 import { TafError } from "./errors.ts";
 import type { AnalysisProfile, MeterDataDocument, SupplierDocument } from "./model.ts";
+import type { Obis } from "./obis.ts";
 import { type BillingResult, stageRegisters, toResult } from "./registers.ts";
 import { validDayProfileIds } from "./switching.ts";
 import { addMonthsWall, DAY, formatBerlin, wallParts } from "./time.ts";
 import { isOriginalValueList, OriginalValueList } from "./value-list.ts";
 
 const MAX_ORIGINAL_VALUE_LISTS = 3;
-const ALLOWED_PERIOD_MONTHS = [1, 2, 3, 6, 12];
+export const ALLOWED_PERIOD_MONTHS: readonly number[] = [1, 2, 3, 6, 12];
 
 function fail(kind: ConstructorParameters<typeof TafError>[0], message: string): never {
   throw new TafError(kind, "calculate", message);
@@ -84,7 +85,7 @@ export function calculateTaf1(
   return toResult(1, start, end, registers);
 }
 
-function checkBillingPeriod(profile: AnalysisProfile): void {
+export function checkBillingPeriod(profile: AnalysisProfile): void {
   const { start, end } = profile.billingPeriod;
   if (wallParts(start.wall).day !== 1) {
     fail(
@@ -101,7 +102,11 @@ function checkBillingPeriod(profile: AnalysisProfile): void {
   }
 }
 
-function tariffOfList(profile: AnalysisProfile, list: OriginalValueList): number {
+/** Tariff stage a list is billed to (the list needs only its OBIS and, for messages, its position). */
+export function tariffOfList(
+  profile: AnalysisProfile,
+  list: { readonly obis: Obis; readonly meterReading: { readonly position: number } },
+): number {
   const dayIds = validDayProfileIds(profile, list.obis);
   const dayId = dayIds[0];
   if (dayIds.length !== 1 || dayId === undefined) {

@@ -92,16 +92,41 @@ export interface DayAccount {
   readonly bookings: readonly Booking[];
 }
 
-/** Walks the days of one original value list, carrying state from day to day. */
-class DayWalk {
+/** What the day walk needs of a value list: the reading at a local clock time. */
+export interface ReadingLookup {
+  at(wall: number): Reading | undefined;
+}
+
+/** What a day walk carries from one day to the next. */
+export interface DayWalkState {
   /** Highest usable reading value seen so far (TRuDI's bridge over gaps between days). */
-  private latest = 0;
+  readonly latest: number;
   /** Tariff of the last booked span; the error tariff at the start and after lost spans. */
-  private carry = ERROR_TARIFF_ID;
+  readonly carry: number;
+}
+
+/** The state a walk starts a calculated period with. */
+export const INITIAL_DAY_WALK_STATE: DayWalkState = { latest: 0, carry: ERROR_TARIFF_ID };
+
+/** Walks the days of one original value list, carrying state from day to day. */
+export class DayWalk {
+  private latest: number;
+  private carry: number;
   private points: readonly SwitchPoint[] = [];
   private bookings: Booking[] = [];
 
-  constructor(private readonly list: OriginalValueList) {}
+  constructor(
+    private readonly list: ReadingLookup,
+    state: DayWalkState = INITIAL_DAY_WALK_STATE,
+  ) {
+    this.latest = state.latest;
+    this.carry = state.carry;
+  }
+
+  /** The state to carry into the next day (a later walk may start from it). */
+  get state(): DayWalkState {
+    return { latest: this.latest, carry: this.carry };
+  }
 
   account(date: number, points: readonly SwitchPoint[]): DayAccount {
     this.points = points;
@@ -399,7 +424,7 @@ export function calculateTaf2Detail(
  * and measured quantity; a later register with the same tariff and quantity receives the same
  * day sums again (TRuDI's summing, relevant only for duplicate tariff stages).
  */
-function bookDay(registers: Register[], day: DayAccount, c: number): void {
+export function bookDay(registers: Register[], day: DayAccount, c: number): void {
   const daySums = registers.map(() => 0);
   for (const b of day.bookings) {
     const index = registerIndexFor(registers, b.tariff, c);
