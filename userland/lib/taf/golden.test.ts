@@ -1,7 +1,7 @@
 // Every TRuDI golden case: registers (OBIS, amount, tariff id) in TRuDI's order, begin/end as
 // instants, and error cases rejected with the mapped kind (see errors.ts).
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { billDocuments } from "./bill.ts";
 import { runTafBill } from "./cli.ts";
@@ -36,6 +36,24 @@ const cases: GoldenCase[] = readdirSync(casesDir)
   .filter((f) => f.endsWith(".json"))
   .sort()
   .map((f) => JSON.parse(readFileSync(path.join(casesDir, f), "utf8")) as GoldenCase);
+
+// The golden folder's README lists each input file with its size: a damaged copy is named as
+// such here instead of showing up as an engine error in the cases below.
+describe("golden inputs", () => {
+  test("every input file has the size its provenance table gives", () => {
+    const readme = readFileSync(path.join(TRUDI_TAF_DIR, "..", "README.md"), "utf8");
+    const listed = [...readme.matchAll(/^\| `data\/(taf[12]\/[^`]+)` \| `[^`]+` \| (\d+) \|$/gm)];
+    expect(listed.length).toBeGreaterThan(30);
+    const damaged = listed
+      .map(([, file, bytes]) => ({
+        file,
+        listed: Number(bytes),
+        actual: statSync(path.join(TRUDI_TAF_DIR, "data", file as string)).size,
+      }))
+      .filter((f) => f.actual !== f.listed);
+    expect(damaged).toEqual([]);
+  });
+});
 
 function instantOf(text: string): number {
   const t = parseDateTime(text);
