@@ -85,13 +85,15 @@ export function padToBlocks(plain: Uint8Array): Uint8Array {
 
 /**
  * CI 0x7A short header with security mode 5: `records` (without 2F2F) are prefixed with the
- * 2F2F marker, padded and encrypted with IV = M, A, 8 × access number.
+ * 2F2F marker, padded and encrypted with IV = M, A, 8 × access number. `status` is the TPL
+ * status byte.
  */
 export function mode5Payload(
   key: Uint8Array,
   header: Uint8Array,
   accessNumber: number,
   records: Uint8Array,
+  status = 0,
 ): Uint8Array {
   const plain = padToBlocks(Uint8Array.of(0x2f, 0x2f, ...records));
   const blocks = plain.length / 16;
@@ -103,7 +105,7 @@ export function mode5Payload(
   return Uint8Array.of(
     0x7a,
     accessNumber,
-    0x00,
+    status & 0xff,
     configuration & 0xff,
     configuration >> 8,
     ...encrypted,
@@ -112,7 +114,8 @@ export function mode5Payload(
 
 /**
  * AFL (MCL, counter, 8-byte CMAC) + CI 0x7A short header with security mode 7, KDF-A,
- * encrypted with the derived Kenc and IV 0; the MAC uses the derived Kmac.
+ * encrypted with the derived Kenc and IV 0; the MAC uses the derived Kmac. `status` is the
+ * TPL status byte (covered by the MAC).
  */
 export function mode7Payload(
   key: Uint8Array,
@@ -120,6 +123,7 @@ export function mode7Payload(
   accessNumber: number,
   messageCounter: number,
   records: Uint8Array,
+  status = 0,
 ): Uint8Array {
   const counter = Uint8Array.of(
     messageCounter & 0xff,
@@ -134,7 +138,7 @@ export function mode7Payload(
   const tpl = Uint8Array.of(
     0x7a,
     accessNumber,
-    0x00,
+    status & 0xff,
     configuration & 0xff,
     configuration >> 8,
     0x10,
