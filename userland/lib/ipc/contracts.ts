@@ -95,6 +95,50 @@ const ChannelPeerSchema = T.Object(
   Strict,
 );
 
+/** A tariff use case's name in the policy. */
+const ProfileName = T.String({ pattern: "^[a-z][a-z0-9-]{0,31}$" });
+/** Payload of a delivery, base64: at most 96 KiB of bytes. */
+const DeliveryBytes = T.String({
+  pattern: "^[A-Za-z0-9+/]*={0,2}$",
+  minLength: 4,
+  maxLength: 131072,
+});
+
+/** The registers one profile computed for one meter, as the display shows them. */
+export const ProfileRegistersSchema = T.Object(
+  {
+    meter: EndpointName,
+    tariff: T.Object(
+      {
+        useCase: T.Integer({ minimum: 1, maximum: 14 }),
+        id: T.String({ minLength: 1, maxLength: 64 }),
+        name: T.Optional(T.String({ maxLength: 256 })),
+        billingPeriodStart: T.Optional(IsoTime),
+      },
+      Strict,
+    ),
+    registers: T.Array(TariffRegisterSchema, { maxItems: 256 }),
+  },
+  Strict,
+);
+export type ProfileRegisters = Static<typeof ProfileRegistersSchema>;
+
+/** Data a profile hands over for delivery to an EMT: signed, kept until the EMT confirms. */
+export const DeliverySchema = T.Object(
+  {
+    recipient: EndpointName,
+    /** MIME type of the payload, e.g. "application/pkcs7-mime". */
+    contentType: T.String({ pattern: "^[a-z0-9.+/-]{3,100}$" }),
+    payload: DeliveryBytes,
+    /** The meters whose data it carries (for the consumer log). */
+    meters: T.Array(EndpointName, { maxItems: 64 }),
+    /** What it is, for the logs, e.g. "TAF7 series 12:00-12:15". */
+    summary: T.String({ minLength: 1, maxLength: 200 }),
+  },
+  Strict,
+);
+export type Delivery = Static<typeof DeliverySchema>;
+
 const StatusBody = T.Object(
   {
     unit: T.String(),
@@ -204,6 +248,65 @@ export const CONTRACTS = {
       },
       Strict,
     ),
+  },
+  "storage.profile-commit": {
+    request: T.Object(
+      {
+        profile: ProfileName,
+        /** The profile's processing state after this commit (JSON text, the meter domain's). */
+        state: T.String({ minLength: 2, maxLength: 131072 }),
+        registers: T.Optional(T.Array(ProfileRegistersSchema, { maxItems: 64 })),
+        deliveries: T.Optional(T.Array(DeliverySchema, { maxItems: 1 })),
+      },
+      Strict,
+    ),
+    /** The ids of the deliveries, in order. State, registers and deliveries commit together. */
+    response: T.Object({ deliveries: T.Array(T.Integer({ minimum: 1 })) }, Strict),
+  },
+  "storage.profile-load": {
+    request: T.Object({ profile: ProfileName }, Strict),
+    response: T.Object(
+      {
+        state: T.Optional(T.String({ maxLength: 131072 })),
+        /** How many deliveries of this profile no EMT has confirmed yet. */
+        pending: T.Integer({ minimum: 0 }),
+      },
+      Strict,
+    ),
+  },
+  "storage.delivery-next": {
+    request: T.Object(
+      {
+        profile: ProfileName,
+        /** Skip deliveries up to this id (those being sent already). */
+        after: T.Optional(T.Integer({ minimum: 0 })),
+      },
+      Strict,
+    ),
+    response: T.Object(
+      {
+        /** The oldest delivery not confirmed yet, if any. */
+        delivery: T.Optional(
+          T.Composite([
+            DeliverySchema,
+            T.Object({ id: T.Integer({ minimum: 1 }), createdAt: IsoTime }),
+          ]),
+        ),
+      },
+      Strict,
+    ),
+  },
+  "storage.delivery-done": {
+    request: T.Object(
+      {
+        profile: ProfileName,
+        id: T.Integer({ minimum: 1 }),
+        /** What the EMT answered, for the logs. */
+        receipt: T.String({ maxLength: 200 }),
+      },
+      Strict,
+    ),
+    response: T.Object({ done: T.Literal(true) }, Strict),
   },
   "status.get": { request: T.Object({}, Strict), response: StatusBody },
   "cls.relay": {

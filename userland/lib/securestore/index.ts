@@ -52,6 +52,7 @@ export {
   type Register,
   type StoredReading,
 } from "./meterdata.ts";
+export { type PendingDelivery, type ProfileCommit, ProfileData } from "./profiles.ts";
 export {
   clearQuarantine,
   type DomainStore,

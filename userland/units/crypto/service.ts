@@ -9,6 +9,16 @@ import type { ProposedRequest, ProposedResponse } from "./contracts-proposed.ts"
 /** Which unit may sign with which key. The TCM holds the TLS identities of the gateway. */
 export const SIGNING_KEYS: Readonly<Record<string, readonly string[]>> = {
   tcm: ["tls-wan", "tls-han", "tls-cls"],
+  // The gateway's signature key (SM-PKI SIG certificate): meter data leaves signed with it.
+  meter: ["sign"],
+};
+
+/**
+ * Keys that wrap a unit's own secrets, by the unit (beside secure storage's domain keys): the
+ * meter domain keeps the meters' AES keys wrapped under "meter-keys" and unwraps them at start.
+ */
+export const UNIT_WRAP_DOMAINS: Readonly<Record<string, readonly string[]>> = {
+  meter: ["meter-keys"],
 };
 
 /** Digest lengths (bytes) of the algorithms crypto.sign names. */
@@ -201,8 +211,10 @@ function hexBytes(hex: string, what: string): Uint8Array {
 }
 
 // Secure storage runs in the storage unit; every domain's keys are its to wrap and unwrap.
+// A unit's own wrap domain (UNIT_WRAP_DOMAINS) is that unit's only.
 function storageKey(domain: string, from: string): string {
-  if (from !== "storage") throw new IpcError("denied", "only the storage unit wraps data keys");
+  if (UNIT_WRAP_DOMAINS[from]?.includes(domain)) return `wrap-${domain}`;
+  if (from !== "storage") throw new IpcError("denied", `${from} may not wrap under ${domain}`);
   if (!(STORAGE_DOMAINS as readonly string[]).includes(domain)) {
     throw new IpcError("invalid-body", `unknown storage domain ${domain}`);
   }

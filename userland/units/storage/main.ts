@@ -7,16 +7,22 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { connectToIfm, type DaemonMain, serveStatus } from "@smgw/daemon";
 import { IpcError } from "@smgw/ipc";
+import { compileRuleTable, loadPolicyFile } from "@smgw/policy";
 import {
   openConsumerLog,
   openMeterStore,
   openSystemLog,
+  ProfileData,
   type QuarantineReport,
   SecureStoreError,
 } from "@smgw/securestore";
 import { CryptoKeyService } from "./keys.ts";
 
 export const main: DaemonMain = async (ctx) => {
+  const table = compileRuleTable(await loadPolicyFile(ctx.config.SMGW_POLICY));
+  /** The consumer a meter is assigned to, for the consumer log. */
+  const consumerOf = (meter: string) =>
+    Object.entries(table.consumers).find(([, meters]) => meters.includes(meter))?.[0];
   const dir = path.join(ctx.config.SMGW_STATE_DIR, "secure");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const ifm = await connectToIfm(ctx);
@@ -59,6 +65,7 @@ export const main: DaemonMain = async (ctx) => {
   const readings = await open("meter store", () => openMeterStore(dir, keys, options));
   const systemLog = await open("system log", () => openSystemLog(dir, keys, options));
   const consumerLog = await open("consumer log", () => openConsumerLog(dir, keys, options));
+  const profiles = new ProfileData(readings.store);
   if (provision) {
     writeFileSync(marker, new Date().toISOString(), { mode: 0o600 });
     ctx.log.warn("data volume provisioned: stores anchored at the security module's counters");
@@ -114,8 +121,54 @@ export const main: DaemonMain = async (ctx) => {
   ifm.handle("storage.tariff-registers", (body, { scope }) =>
     guard(() => {
       inScope(body.meter, scope);
-      // No tariff profile computes registers into the store yet: none to give.
-      return { registers: [] };
+      // The billing registers (TAF1/TAF2) of the meter's profile; a meter in no billing
+      // profile has none.
+      const billed = profiles.registers(body.meter).filter((r) => r.tariff.useCase <= 2);
+      const latest = billed.sort((a, b) => a.profile.localeCompare(b.profile))[0];
+      return latest ? { tariff: latest.tariff, registers: latest.registers } : { registers: [] };
+    }),
+  );
+  const meterOnly = (from: string) => {
+    if (from !== "meter") throw new IpcError("denied", "tariff profiles are the meter domain's");
+  };
+  ifm.handle("storage.profile-commit", (body, { from }) =>
+    guard(async () => {
+      meterOnly(from);
+      return { deliveries: await profiles.commit(body.profile, body) };
+    }),
+  );
+  ifm.handle("storage.profile-load", (body, { from }) =>
+    guard(() => {
+      meterOnly(from);
+      return profiles.load(body.profile);
+    }),
+  );
+  ifm.handle("storage.delivery-next", (body, { from }) =>
+    guard(() => {
+      meterOnly(from);
+      const delivery = profiles.next(body.profile, body.after ?? 0);
+      return delivery ? { delivery } : {};
+    }),
+  );
+  ifm.handle("storage.delivery-done", (body, { from }) =>
+    guard(async () => {
+      meterOnly(from);
+      const d = profiles.pending(body.profile, body.id);
+      // The consumer log first: each consumer learns that their meters' data went to the EMT.
+      // Should the confirmation then fail, the retry logs it again; never the other way round.
+      for (const meter of d.meters) {
+        const consumer = consumerOf(meter);
+        if (!consumer) continue;
+        await consumerLog.append({
+          consumer,
+          what: "meter-reading",
+          to: d.recipient,
+          meter,
+          purpose: `${body.profile}: ${d.summary}`.slice(0, 200),
+        });
+      }
+      await profiles.done(body.profile, body.id, body.receipt);
+      return { done: true as const };
     }),
   );
   ifm.handle("storage.consumer-log", (body, { scope }) =>

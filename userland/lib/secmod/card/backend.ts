@@ -89,6 +89,8 @@ export const DEFAULT_CARD_SLOTS: Readonly<Record<KeyHandle, number>> = {
   "storage-system-log": 0x15,
   "storage-consumer-log": 0x16,
   "storage-calibration-log": 0x17,
+  // The meter domain's own wrapping key: the meters' AES keys are kept wrapped under it.
+  "wrap-meter-keys": 0x18,
   "test-storage-b": 0x1e,
   "test-storage": 0x1f,
 };
