@@ -11,8 +11,11 @@ export const USAGE = `usage: smgw COMMAND [options]
 
 Host mode (the whole gateway on this machine, as root):
   smgw up [--name NAME] [--policy FILE] [--meter-interval SECONDS] [--log-level LEVEL]
+          [--taf-period SECONDS] [--taf-delivery SECONDS]
       start the gateway in network namespaces NAME-gw, NAME-wan, NAME-lmn, NAME-han
-      (NAME defaults to smgw); runs until Ctrl-C or 'smgw down'
+      (NAME defaults to smgw); runs until Ctrl-C or 'smgw down'. --taf-period and
+      --taf-delivery shorten the tariff profiles' measuring period and TAF7 delivery
+      interval (the policy's: 900 s and a day) to watch them at work
   smgw down [--name NAME]
       stop it and remove its namespaces and processes
 
@@ -41,6 +44,12 @@ Meter domain tools:
 
 Simulated peers (host mode starts these itself):
   smgw sim meter --id ID --source ADDR --gateway ADDR --port PORT [--interval MS] [--count N]
+      an SML meter on the LMN
+  smgw sim wmbus --manufacturer ABC --id 12345678 --medium M --security 5|7 --key-file FILE
+                 --gateway ADDR --port PORT [--source ADDR] [--interval MS] [--count N]
+      a wireless M-Bus meter whose telegrams reach the gateway's radio receiver
+  smgw sim emt --policy FILE --pki DIR --entity NAME --address ADDR --port PORT --out DIR
+      an EMT that takes the gateway's signed deliveries over TLS and checks them
 
   smgw --help     this text
 `;
@@ -96,8 +105,20 @@ async function cmdUp(args: string[], out: Out): Promise<number> {
     name: { type: "string", default: "smgw" },
     policy: { type: "string", default: DEFAULT_POLICY },
     "meter-interval": { type: "string", default: "5" },
+    "taf-period": { type: "string" },
+    "taf-delivery": { type: "string" },
     "log-level": { type: "string", default: "info" },
   });
+  const tafSeconds = (name: "taf-period" | "taf-delivery", check: (n: number) => boolean) => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || !check(n)) throw new UsageError(`--${name} ${v} is not allowed`);
+    return n;
+  };
+  // The measuring period must divide an hour (the quarter hours' grid).
+  const tafPeriodSeconds = tafSeconds("taf-period", (n) => n >= 1 && 3600 % n === 0);
+  const tafDeliverySeconds = tafSeconds("taf-delivery", (n) => n >= 1 && n <= 86400);
   const seconds = Number(values["meter-interval"]);
   if (!(seconds >= 0.2 && seconds <= 3600))
     throw new UsageError("--meter-interval must be 0.2 to 3600 seconds");
@@ -110,6 +131,8 @@ async function cmdUp(args: string[], out: Out): Promise<number> {
     policyFile: path.resolve(String(values.policy)),
     repoRoot: REPO,
     meterIntervalMs: Math.round(seconds * 1000),
+    ...(tafPeriodSeconds ? { tafPeriodSeconds } : {}),
+    ...(tafDeliverySeconds ? { tafDeliverySeconds } : {}),
     logLevel: String(values["log-level"]),
     out,
   });
@@ -231,8 +254,22 @@ async function cmdImage(args: string[], out: Out): Promise<number> {
 
 async function cmdSim(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
+  if (kind === "wmbus") {
+    const { runWmbusSimCli, WmbusSimUsageError } = await import("@smgw/sim/wmbus.ts");
+    try {
+      return await runWmbusSimCli(rest);
+    } catch (e) {
+      if (e instanceof WmbusSimUsageError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  if (kind === "emt") {
+    const { runEmtCli } = await import("@smgw/sim/emt.ts");
+    await runEmtCli(rest);
+    return 0;
+  }
   if (kind !== "meter")
-    throw new UsageError(`unknown simulated peer "${kind ?? ""}" (try: smgw sim meter)`);
+    throw new UsageError(`unknown simulated peer "${kind ?? ""}" (try: smgw sim meter|wmbus|emt)`);
   const { values } = options(rest, {
     id: { type: "string" },
     source: { type: "string" },

@@ -83,7 +83,8 @@ async function waitFor<T>(what: string, f: () => T | undefined, ms = 60_000): Pr
 
 describe.skipIf(!isRoot)("host mode (needs root)", () => {
   beforeAll(async () => {
-    hm = await startHostMode(NAME);
+    // Tariff profiles at 10 s periods and TAF7 deliveries every 20 s, to watch them at work.
+    hm = await startHostMode(NAME, { tafPeriodSeconds: 10, tafDeliverySeconds: 20 });
     up = hm.proc;
     output = hm.output;
     passwords = hm.passwords;
@@ -129,7 +130,101 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
     expect((meters.body as { meters: { meter: string }[] }).meters.map((m) => m.meter)).toEqual([
       "meter-1",
       "meter-2",
+      "wmbus-1",
+      "wmbus-2",
     ]);
+  });
+
+  test("eight meters, SML and wireless M-Bus (OMS mode 5 and 7), deliver readings", async () => {
+    const counts = await waitFor("readings of all eight meters", () => {
+      const all: Record<string, number> = {};
+      for (const user of ["alice", "bob"]) {
+        const r = han(user, "/api/v1/meters");
+        for (const m of (r.body as { meters?: { meter: string; readings: number }[] }).meters ?? [])
+          all[m.meter] = m.readings;
+      }
+      return Object.keys(all).length === 8 && Object.values(all).every((n) => n > 0)
+        ? all
+        : undefined;
+    });
+    expect(Object.keys(counts).sort()).toEqual([
+      "meter-1",
+      "meter-2",
+      "meter-3",
+      "wmbus-1",
+      "wmbus-2",
+      "wmbus-3",
+      "wmbus-4",
+      "wmbus-5",
+    ]);
+    // The gas meter's volume register, from a mode 7 telegram, as bob sees it.
+    const gas = han("bob", "/api/v1/meters/wmbus-4/readings?obis=7-0:3.0.0*255&limit=5");
+    expect(gas.status).toBe(200);
+    expect((gas.body as { readings: { unit: string }[] }).readings[0]?.unit).toBe("m³");
+  });
+
+  test("the tariff profiles deliver signed documents to the simulated EMTs", async () => {
+    const index = (emt: string) => {
+      const f = `/var/lib/${NAME}/emt/${emt}/index.jsonl`;
+      if (!existsSync(f)) return [];
+      return readFileSync(f, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map(
+          (l) =>
+            JSON.parse(l) as { signer: string; delivery: string; client: string; file: string },
+        );
+    };
+    const meterIdsIn = (file: string) =>
+      [...readFileSync(file, "utf8").matchAll(/<meterId>([^<]+)<\/meterId>/g)].map((m) => m[1]);
+    // TAF7 for the grid operator: every meter, pseudonymised.
+    const grid = await waitFor(
+      "TAF7 deliveries of all eight meters at the DSO",
+      () => {
+        const got = index("emt-dso");
+        const ids = new Set(got.flatMap((r) => meterIdsIn(r.file)));
+        return ids.size >= 8 ? { got, ids } : undefined;
+      },
+      120_000,
+    );
+    expect([...grid.ids].every((id) => /^GRID-PSEUDO-0001-[1-8]$/.test(id ?? ""))).toBe(true);
+    for (const r of grid.got) {
+      // The EMT checked each CMS signature (openssl cms -verify) against the test SM-PKI.
+      expect(r.signer).toBe("CN=smgw-1,OU=SIG,O=SMGW-Test-Operator,C=DE");
+      expect(r.client).toBe("CN=smgw-1,OU=WAN,O=SMGW-Test-Operator,C=DE");
+      expect(r.delivery).toStartWith("GRID-PSEUDO-0001/taf7-grid/");
+      const xml = readFileSync(r.file, "utf8");
+      for (const secret of ["1ESY", "1EMH", "XSM3", "smgw-1", "alice", "bob"]) {
+        expect(xml).not.toContain(secret);
+      }
+    }
+    // TAF7 for the supplier: the electricity meters under their own identities.
+    const supplier = await waitFor("TAF7 deliveries at the supplier", () => {
+      const ids = new Set(index("emt-supplier").flatMap((r) => meterIdsIn(r.file)));
+      return ids.size >= 5 ? ids : undefined;
+    });
+    expect([...supplier].sort()).toEqual(
+      ["1EMH0012345673", "1ESY1161234561", "1ESY1161234562", "XSM30000001", "XSM30000005"].sort(),
+    );
+    // The consumer learns of it in their log.
+    const log = han("alice", "/api/v1/log?limit=1000");
+    const texts = (log.body as { entries: { text: string }[] }).entries.map((e) => e.text);
+    expect(texts.some((t) => t.includes("to emt-dso") && t.includes("taf7-grid"))).toBe(true);
+  }, 150_000);
+
+  test("TAF2 and TAF1 registers run on the live readings and are shown to their consumer", () => {
+    const taf2 = han("alice", "/api/v1/meters/meter-1/tariff-registers");
+    expect(taf2.status).toBe(200);
+    const t2 = taf2.body as { tariff: { useCase: number }; registers: { obis: string }[] };
+    expect(t2.tariff.useCase).toBe(2);
+    expect(t2.registers.map((r) => r.obis)).toEqual([
+      "1-0:1.8.1*255",
+      "1-0:1.8.2*255",
+      "1-0:1.8.63*255",
+    ]);
+    const taf1 = han("bob", "/api/v1/meters/meter-3/tariff-registers");
+    expect((taf1.body as { tariff: { useCase: number } }).tariff.useCase).toBe(1);
+    expect(han("alice", "/api/v1/meters/meter-3/tariff-registers").status).toBe(404);
   });
 
   test("the consumer log shows the consumer what went where, and only theirs", () => {

@@ -52,6 +52,7 @@ function dir(p: string, mode: number, owner?: Ids, group?: number): void {
 /** Create users, directories, the installed binary and policy. Returns each unit's ids. */
 export function prepareLayout(
   l: Layout,
+  policy: Policy,
   table: RuleTable,
   builtBinary: string,
   policyFile: string,
@@ -78,6 +79,14 @@ export function prepareLayout(
   Bun.spawnSync(["mv", "-f", `${l.binary}.new`, l.binary]);
   copyFileSync(policyFile, l.policy);
   chmodSync(l.policy, 0o644);
+  // The profiles' tariff files, at the same place relative to the policy.
+  for (const p of Object.values(policy.profiles)) {
+    if (p.tariff === undefined) continue;
+    const to = path.join(path.dirname(l.policy), p.tariff);
+    mkdirSync(path.dirname(to), { recursive: true });
+    copyFileSync(path.join(path.dirname(policyFile), p.tariff), to);
+    chmodSync(to, 0o644);
+  }
   return ids;
 }
 
@@ -128,4 +137,27 @@ function randomPassword(): string {
   const alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
   const bytes = crypto.getRandomValues(new Uint8Array(14));
   return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
+}
+
+/**
+ * The wireless M-Bus meters' AES keys, as an installer would bring them: made once per instance
+ * (kept for root, so the simulated meters and the gateway agree across restarts), and handed to
+ * the meter domain as its key import file, which it seals with the security module and deletes.
+ */
+export function prepareMeterKeys(l: Layout, policy: Policy, meter: Ids): Record<string, string> {
+  const file = path.join(l.stateRoot, "wmbus-keys.json");
+  const known: Record<string, string> = existsSync(file)
+    ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, string>)
+    : {};
+  const keys: Record<string, string> = {};
+  for (const e of Object.values(policy.endpoints)) {
+    if (e.credential.kind !== "wmbus-id") continue;
+    keys[e.name] =
+      known[e.name] ?? Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
+  }
+  writeFileSync(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
+  const importFile = path.join(l.stateDir("meter"), "meter-keys.import.json");
+  writeFileSync(importFile, JSON.stringify(keys), { mode: 0o600 });
+  chownSync(importFile, meter.uid, meter.gid);
+  return keys;
 }

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, readdirSync, statSync } from "node:fs
 import path from "node:path";
 import type { Policy, UnitName } from "@smgw/policy";
 import { openSecurityModule, readSecmodConfig } from "@smgw/secmod";
-import { provisionTcmCredentials } from "@smgw/unit-tcm/provision.ts";
+import { provisionGatewaySignature, provisionTcmCredentials } from "@smgw/unit-tcm/provision.ts";
 import type { Layout } from "./layout.ts";
 import type { Ids } from "./users.ts";
 
@@ -46,6 +46,16 @@ export async function prepareTcmCredentials(o: {
     });
     chmodSync(pkiDir, 0o700);
     chownTree(path.join(tcmState, "credentials"), o.ids.tcm);
+    // The meter domain signs its deliveries with the gateway's signature key.
+    const meterState = o.layout.stateDir("meter");
+    const sig = await provisionGatewaySignature({
+      module,
+      pki: p.pki,
+      meterStateDir: meterState,
+      log: (line) => o.out(`  signature key: ${line}`),
+    });
+    chownTree(path.join(meterState, "credentials"), o.ids.meter);
+    o.out(`  signature key: ${sig}, certificate for the meter domain`);
     o.out(
       `  TLS credentials: ${Object.values(p.gateway)[0] ?? "?"} and its siblings, keys in the ${module.kind} module; test PKI in ${pkiDir}`,
     );

@@ -18,11 +18,25 @@ export interface RunningHostMode {
 
 export async function startHostMode(
   name: string,
-  options: { meterIntervalSeconds?: number; readyTimeoutMs?: number } = {},
+  options: {
+    meterIntervalSeconds?: number;
+    readyTimeoutMs?: number;
+    tafPeriodSeconds?: number;
+    tafDeliverySeconds?: number;
+  } = {},
 ): Promise<RunningHostMode> {
   const smgw = path.join(REPO, "smgw");
   const proc = Bun.spawn(
-    [smgw, "up", "--name", name, "--meter-interval", String(options.meterIntervalSeconds ?? 0.5)],
+    [
+      smgw,
+      "up",
+      "--name",
+      name,
+      "--meter-interval",
+      String(options.meterIntervalSeconds ?? 0.5),
+      ...(options.tafPeriodSeconds ? ["--taf-period", String(options.tafPeriodSeconds)] : []),
+      ...(options.tafDeliverySeconds ? ["--taf-delivery", String(options.tafDeliverySeconds)] : []),
+    ],
     { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
   );
   const output: string[] = [];

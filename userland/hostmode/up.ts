@@ -1,9 +1,17 @@
 // `smgw up` and `smgw down`: the whole gateway on one Linux machine without hardware.
-import { chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { compileRuleTable, loadPolicyFile, type Policy } from "@smgw/policy";
 import { applyPacketFilter, compileNftables } from "@smgw/policy-nft";
-import { layoutOf, prepareAccounts, prepareLayout } from "./layout.ts";
+import { layoutOf, prepareAccounts, prepareLayout, prepareMeterKeys } from "./layout.ts";
 import { ok } from "./sh.ts";
 import { START_ORDER, Supervisor } from "./supervisor.ts";
 import { prepareTcmCredentials } from "./tcm-credentials.ts";
@@ -20,6 +28,10 @@ export interface UpOptions {
   policyFile: string;
   repoRoot: string;
   meterIntervalMs: number;
+  /** Measuring period of the tariff profiles instead of the policy's (demonstration). */
+  tafPeriodSeconds?: number;
+  /** TAF7 delivery interval instead of the policy's (demonstration). */
+  tafDeliverySeconds?: number;
   logLevel: string;
   out: (line: string) => void;
 }
@@ -86,7 +98,8 @@ export async function up(o: UpOptions): Promise<never> {
   const topo = topologyOf(o.prefix, policy);
   destroyTopology(topo); // leftovers of a run that was killed
   const binary = buildBinary(o.repoRoot, o.out);
-  const ids = prepareLayout(layout, table, binary, o.policyFile);
+  const ids = prepareLayout(layout, policy, table, binary, o.policyFile);
+  const meterKeys = prepareMeterKeys(layout, policy, ids.meter);
   const accounts = await prepareAccounts(layout, policy, ids.display);
   const cryptoEnv = prepareSecurityModule(o.repoRoot, layout.stateDir("crypto"), ids.crypto, o.out);
   await prepareTcmCredentials({ policy, layout, ids, cryptoEnv, out: o.out });
@@ -119,11 +132,20 @@ export async function up(o: UpOptions): Promise<never> {
       ids,
       logLevel: o.logLevel,
       // The instance's storage is a fresh volume on its first start (see units/storage).
-      env: { crypto: cryptoEnv, storage: { SMGW_STORAGE_PROVISION: "1" } },
+      env: {
+        crypto: cryptoEnv,
+        storage: { SMGW_STORAGE_PROVISION: "1" },
+        meter: {
+          ...(o.tafPeriodSeconds ? { SMGW_TAF_PERIOD_SECONDS: String(o.tafPeriodSeconds) } : {}),
+          ...(o.tafDeliverySeconds
+            ? { SMGW_TAF_DELIVERY_SECONDS: String(o.tafDeliverySeconds) }
+            : {}),
+        },
+      },
       onEvent: (l) => o.out(`  ${l}`),
     });
     for (const unit of START_ORDER) await supervisor.start(unit);
-    peers.push(...startPeers(o, topo, policy, table.listeners));
+    peers.push(...startPeers(o, topo, policy, table.listeners, layout, meterKeys));
   } catch (e) {
     o.out(`error: ${(e as Error).message}`);
     await teardown(1);
@@ -165,47 +187,118 @@ function prepareSecurityModule(
   return { SMGW_SECMOD: "software" };
 }
 
+/** The EMTs' received deliveries (index.jsonl and the documents) of an instance. */
+export function emtOutDir(prefix: string, emt: string): string {
+  return path.join(layoutOf(prefix).stateRoot, "emt", emt);
+}
+
 function startPeers(
   o: UpOptions,
   topo: Topology,
   policy: Policy,
   listeners: ReturnType<typeof compileRuleTable>["listeners"],
+  layout: ReturnType<typeof layoutOf>,
+  meterKeys: Record<string, string>,
 ): import("bun").Subprocess[] {
-  const lmn = listeners.find((l) => l.unit === "meter");
-  if (!lmn) return [];
   const cli = path.join(o.repoRoot, "userland", "cli", "main.ts");
-  return Object.values(policy.endpoints)
-    .filter((e) => e.role === "meter" && e.credential.kind === "meter-id")
-    .map((e) => {
-      const id = e.credential.kind === "meter-id" ? e.credential.id : "";
-      const proc = Bun.spawn(
+  const procs: import("bun").Subprocess[] = [];
+  const spawn = (ns: string, args: string[], what: string) => {
+    const proc = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, cli, ...args], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "inherit",
+    });
+    o.out(`  ${what} in ${ns} (pid ${proc.pid})`);
+    procs.push(proc);
+  };
+  // EMTs first: they take the deliveries of the meter domain's profiles.
+  const delivery = policy.networkFlows.find((f) => f.id === "wan-emt-delivery");
+  const pkiDir = path.join(layout.stateDir("tcm"), "test-pki");
+  if (delivery && existsSync(pkiDir)) {
+    for (const e of Object.values(policy.endpoints).filter((x) => x.role === "emt")) {
+      const out = emtOutDir(o.prefix, e.name);
+      mkdirSync(out, { recursive: true });
+      spawn(
+        topo.peers.WAN,
         [
-          "ip",
-          "netns",
-          "exec",
-          topo.peers.LMN,
-          process.execPath,
-          cli,
+          "sim",
+          "emt",
+          "--policy",
+          o.policyFile,
+          "--pki",
+          pkiDir,
+          "--entity",
+          e.name,
+          "--address",
+          e.addresses[0] ?? "",
+          "--port",
+          String(delivery.port),
+          "--out",
+          out,
+        ],
+        `simulated EMT ${e.name} on ${e.addresses[0]}:${delivery.port}`,
+      );
+    }
+  }
+  const sml = listeners.find((l) => l.unit === "meter" && l.protocol === "tcp");
+  const radio = listeners.find((l) => l.unit === "meter" && l.protocol === "udp");
+  const keyDir = path.join(layout.runDir, "sim-keys");
+  mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+  for (const e of Object.values(policy.endpoints)) {
+    if (e.role !== "meter") continue;
+    if (e.credential.kind === "meter-id" && sml) {
+      spawn(
+        topo.peers.LMN,
+        [
           "sim",
           "meter",
           "--id",
-          id,
+          e.credential.id,
           "--source",
           e.addresses[0] ?? "",
           "--gateway",
-          lmn.address,
+          sml.address,
           "--port",
-          String(lmn.port),
+          String(sml.port),
           "--interval",
           String(o.meterIntervalMs),
         ],
-        { stdin: "ignore", stdout: "ignore", stderr: "inherit" },
+        `simulated SML meter ${e.name} (${e.credential.id}) from ${e.addresses[0]}`,
       );
-      o.out(
-        `  simulated meter ${e.name} (${id}) from ${e.addresses[0]} in ${topo.peers.LMN} (pid ${proc.pid})`,
+    }
+    if (e.credential.kind === "wmbus-id" && radio) {
+      const keyFile = path.join(keyDir, `${e.name}.key`);
+      writeFileSync(keyFile, meterKeys[e.name] ?? "", { mode: 0o600 });
+      const c = e.credential;
+      spawn(
+        topo.peers.LMN,
+        [
+          "sim",
+          "wmbus",
+          "--manufacturer",
+          c.manufacturer,
+          "--id",
+          c.id,
+          "--medium",
+          c.medium,
+          "--security",
+          String(c.security),
+          "--key-file",
+          keyFile,
+          "--source",
+          e.addresses[0] ?? "",
+          "--gateway",
+          radio.address,
+          "--port",
+          String(radio.port),
+          "--interval",
+          String(o.meterIntervalMs),
+        ],
+        `simulated wireless M-Bus meter ${e.name} (${c.manufacturer}${c.id}, mode ${c.security}) from ${e.addresses[0]}`,
       );
-      return proc;
-    });
+    }
+  }
+  return procs;
 }
 
 function printSummary(

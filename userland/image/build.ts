@@ -271,6 +271,15 @@ async function populate(
 
   install(binary, r(APPLIANCE.binary), 0o755);
   install(o.policyFile, r(APPLIANCE.policy), 0o644);
+  // The profiles' tariff files, at the same place relative to the policy.
+  for (const p of Object.values(policy.profiles)) {
+    if (p.tariff === undefined) continue;
+    install(
+      path.join(path.dirname(o.policyFile), p.tariff),
+      r(path.join(path.dirname(APPLIANCE.policy), p.tariff)),
+      0o644,
+    );
+  }
   for (const u of inputs.units) install(u, r(`${APPLIANCE.unitDir}/${path.basename(u)}`), 0o644);
   install(inputs.sysusers, r(APPLIANCE.sysusers), 0o644);
   install(inputs.tmpfiles, r(APPLIANCE.tmpfiles), 0o644);

@@ -152,6 +152,7 @@ export function issueForPublicKey(
   subject: { C: string; O: string; OU?: string; CN: string },
   publicKeyPem: string,
   out: string,
+  usage: "tls" | "signature" = "tls",
 ): void {
   const issuer = pki.cas[ca];
   if (!issuer) throw new PkiError(`unknown CA ${ca}`);
@@ -165,8 +166,9 @@ export function issueForPublicKey(
       [
         "[ ext ]",
         "basicConstraints = critical, CA:FALSE",
-        "keyUsage = critical, digitalSignature",
-        "extendedKeyUsage = serverAuth, clientAuth",
+        ...(usage === "tls"
+          ? ["keyUsage = critical, digitalSignature", "extendedKeyUsage = serverAuth, clientAuth"]
+          : ["keyUsage = critical, digitalSignature, nonRepudiation"]),
         "subjectKeyIdentifier = hash",
         "authorityKeyIdentifier = keyid:always",
         "",
@@ -258,4 +260,48 @@ export async function provisionTcmCredentials(o: ProvisionOptions): Promise<Prov
   copyFileSync(pki.trustAnchor, layout.anchor(HAN_CLIENTS_ANCHOR));
   copyFileSync(pki.crlBundle, layout.crls);
   return { pki, gateway, peer: (name) => pki.entity(name) };
+}
+
+/** Where the meter domain finds the certificate chain of the gateway's signature key. */
+export function signatureChainFile(meterStateDir: string): string {
+  return path.join(meterStateDir, "credentials", "sign.chain.pem");
+}
+
+/**
+ * The gateway's signature key ("sign", SM-PKI SIG certificate): generated in the security module
+ * if missing, certified by the test PKI's gateway sub-CA, the chain written for the meter domain,
+ * which signs its deliveries with it (crypto.sign). Returns the certificate's subject.
+ */
+export async function provisionGatewaySignature(o: {
+  module: SecurityModule;
+  pki: TestPki;
+  meterStateDir: string;
+  gatewayName?: string;
+  curve?: Curve;
+  log?: (line: string) => void;
+}): Promise<string> {
+  let pem: string;
+  try {
+    pem = (await o.module.publicKey("sign")).pem;
+  } catch (e) {
+    if (!(e instanceof KeyNotFoundError)) throw e;
+    pem = (await o.module.generateKeyPair("sign", o.curve ?? "brainpoolP256r1")).pem;
+    o.log?.("generated the signature key in the security module");
+  }
+  const subject = { C: "DE", O: "SMGW-Test-Operator", OU: "SIG", CN: o.gatewayName ?? "smgw-1" };
+  const chain = signatureChainFile(o.meterStateDir);
+  mkdirSync(path.dirname(chain), { recursive: true });
+  const current =
+    existsSync(chain) &&
+    spkiOfCertificate(chain) === pem.trim() &&
+    stillValid(chain, 30 * 24 * 3600);
+  if (!current) {
+    const cert = `${chain}.new`;
+    issueForPublicKey(o.pki, "smgw-sub-ca", subject, pem, cert, "signature");
+    const subCa = readFileSync((o.pki.cas["smgw-sub-ca"] as { cert: string }).cert, "utf8");
+    writeFileSync(chain, readFileSync(cert, "utf8") + subCa);
+    rmSync(cert, { force: true });
+    o.log?.("issued the signature certificate for the module's key");
+  }
+  return `CN=${subject.CN},OU=${subject.OU},O=${subject.O},C=${subject.C}`;
 }

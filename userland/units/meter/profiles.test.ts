@@ -1,0 +1,390 @@
+// The tariff profiles at work on a gateway clock the test moves: readings in, TAF7 series and
+// TAF1/TAF2 billing periods out as signed deliveries in the outbox of a real secure store, the
+// state resumed after a restart, nothing lost when a commit fails. The deliveries are AR 2418-6
+// documents (checked against the official schema), CMS-signed (checked with `openssl cms`), and
+// pseudonymised where the profile says so.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { validateAr2418 } from "@smgw/ar2418";
+import { signCms } from "@smgw/cms";
+import { createLogger } from "@smgw/daemon";
+import type { Reading } from "@smgw/ipc";
+import { compileRuleTable, loadPolicyFile, type Profile } from "@smgw/policy";
+import { openMeterStore, ProfileData, SoftwareKeyService } from "@smgw/securestore";
+import { parseSupplier, type SupplierDocument } from "@smgw/taf";
+import { ProfileRuntime } from "./profiles.ts";
+import type { DeliverySigner } from "./signer.ts";
+
+const REPO = path.resolve(import.meta.dir, "../../..");
+const policy = await loadPolicyFile(path.join(REPO, "policy", "smgw.policy.yaml"));
+const table = compileRuleTable(policy);
+const tariff = (f: string): SupplierDocument =>
+  parseSupplier(readFileSync(path.join(REPO, "policy", "tariffs", f)));
+const log = createLogger("meter-test", { level: "error", write: () => {} });
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), "smgw-profiles-"));
+  dirs.push(d);
+  return d;
+}
+
+/** A brainpool signature key and self-signed certificate made with openssl, signing via pkeyutl. */
+function testSigner(dir: string): DeliverySigner & { cert: string } {
+  const key = path.join(dir, "sig.key");
+  const cert = path.join(dir, "sig.pem");
+  const run = (args: string[]) => {
+    const p = Bun.spawnSync(["openssl", ...args], { stdout: "pipe", stderr: "pipe" });
+    if (p.exitCode !== 0) throw new Error(p.stderr.toString());
+    return p.stdout;
+  };
+  run(["ecparam", "-name", "brainpoolP256r1", "-genkey", "-noout", "-out", key]);
+  run([
+    "req",
+    "-new",
+    "-x509",
+    "-key",
+    key,
+    "-subj",
+    "/CN=smgw-test/OU=SIG",
+    "-days",
+    "2",
+    "-out",
+    cert,
+  ]);
+  const der = new Uint8Array(
+    Buffer.from(readFileSync(cert, "utf8").replace(/-----[A-Z ]+-----|\s+/g, ""), "base64"),
+  );
+  return {
+    cert,
+    gatewayName: "smgw-test",
+    sign: (content) =>
+      signCms({
+        content,
+        certificate: der,
+        digest: "sha256",
+        sign: async (digest) => {
+          const d = path.join(dir, "digest.bin");
+          writeFileSync(d, digest);
+          return new Uint8Array(run(["pkeyutl", "-sign", "-inkey", key, "-in", d]));
+        },
+      }),
+  };
+}
+
+/** The IFM as far as the profiles use it: storage's profile messages over a real secure store. */
+async function storageIfm(dir: string) {
+  const keys = new SoftwareKeyService({
+    masterKey: Buffer.alloc(32, 7),
+    counterFile: path.join(dir, "counters.json"),
+    log: { warn: () => {} },
+  });
+  const store = await openMeterStore(dir, keys, { log: { warn: () => {}, error: () => {} } });
+  const data = new ProfileData(store.store);
+  let failCommits = 0;
+  const ifm = {
+    failNextCommits(n: number) {
+      failCommits = n;
+    },
+    // biome-ignore lint/suspicious/noExplicitAny: the fake answers the few message types used
+    async request(_to: string, type: string, body: any): Promise<any> {
+      if (type === "storage.profile-load") return data.load(body.profile);
+      if (type === "storage.profile-commit") {
+        if (failCommits > 0) {
+          failCommits--;
+          throw new Error("storage unavailable");
+        }
+        return { deliveries: await data.commit(body.profile, body) };
+      }
+      throw new Error(`unexpected ${type}`);
+    },
+  };
+  return { ifm, data, close: () => store.close() };
+}
+
+function reading(obis: string, value: number, at: number, unit = "Wh"): Reading {
+  return { obis, value, unit, capturedAt: new Date(at).toISOString(), status: 0 };
+}
+
+function profile(name: string, patch: Partial<Profile> = {}): Profile {
+  const p = policy.profiles[name];
+  if (!p) throw new Error(`no profile ${name}`);
+  return { ...p, ...patch };
+}
+
+function opensslVerify(dir: string, cms: Buffer, cert: string): string {
+  const f = path.join(dir, "d.cms");
+  writeFileSync(f, cms);
+  const p = Bun.spawnSync(
+    [
+      "openssl",
+      "cms",
+      "-verify",
+      "-binary",
+      "-inform",
+      "DER",
+      "-in",
+      f,
+      "-CAfile",
+      cert,
+      "-purpose",
+      "any",
+    ],
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  if (p.exitCode !== 0) throw new Error(`openssl cms -verify: ${p.stderr.toString()}`);
+  return p.stdout.toString();
+}
+
+describe("tariff profiles", () => {
+  test("TAF7: quarter-hour series of every meter, delivered signed and pseudonymised when due", async () => {
+    const dir = tempDir();
+    const signer = testSigner(dir);
+    const s = await storageIfm(dir);
+    let now = Date.UTC(2026, 10, 25, 10, 0, 0);
+    const p = profile("taf7-grid");
+    let kicked = 0;
+    const rt = await ProfileRuntime.open({
+      profile: p,
+      meters: table.meters,
+      periodSeconds: 900,
+      deliverEverySeconds: 3600,
+      ifm: s.ifm,
+      signer,
+      identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
+      log,
+      now: () => now,
+      onDelivery: () => kicked++,
+    });
+    // Readings every minute for two hours; the water meter's in m³.
+    for (let m = 0; m <= 120; m++) {
+      now = Date.UTC(2026, 10, 25, 10, m, 2);
+      await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 1000 + m * 10, now)]);
+      await rt.onReadings("wmbus-2", [reading("8-0:1.0.0*255", 12.5 + m / 1000, now, "m³")]);
+      await rt.tick();
+    }
+    expect(kicked).toBeGreaterThan(0);
+    const first = s.data.next("taf7-grid");
+    expect(first).toBeDefined();
+    const xml = opensslVerify(dir, Buffer.from(first?.payload ?? "", "base64"), signer.cert);
+    expect(validateAr2418([xml])).toEqual({ valid: true, errors: [] });
+    // Pseudonymised: neither the meters' nor the gateway's identity, no consumer.
+    expect(xml).toContain("GRID-PSEUDO-0001");
+    for (const secret of [
+      "1ESY1161234561",
+      "XSM30000002",
+      "smgw-test",
+      "alice",
+      "meter-1",
+      "wmbus-2",
+    ]) {
+      expect(xml).not.toContain(secret);
+    }
+    // The quarter hours with the reading nearest each (within ±9 s): 10:00:02 is taken for 10:00.
+    const all: string[] = [];
+    for (let d = s.data.next("taf7-grid"); d; d = s.data.next("taf7-grid", d.id)) {
+      all.push(opensslVerify(dir, Buffer.from(d.payload, "base64"), signer.cert));
+      expect(d.recipient).toBe("emt-dso");
+    }
+    const values = all.flatMap((x) =>
+      [...x.matchAll(/<espi:value>(\d+)<\/espi:value>/g)].map((m) => Number(m[1])),
+    );
+    // meter-1 at 10:00, 10:15, … (value 1000 + minutes*10).
+    expect(values).toEqual(expect.arrayContaining([1000, 1150, 1300, 1450, 1600]));
+    expect(rt.counters.missing).toBe(0);
+    await s.close();
+  });
+
+  test("TAF7: a gap is delivered as missing, never as a value", async () => {
+    const dir = tempDir();
+    const signer = testSigner(dir);
+    const s = await storageIfm(dir);
+    let now = Date.UTC(2026, 10, 25, 10, 0, 0);
+    const rt = await ProfileRuntime.open({
+      profile: profile("taf7-supplier"),
+      meters: table.meters,
+      periodSeconds: 900,
+      deliverEverySeconds: 7200,
+      ifm: s.ifm,
+      signer,
+      identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
+      log,
+      now: () => now,
+    });
+    // Readings at 10:00:01 and 10:45:03: 10:15 and 10:30 have none within tolerance.
+    now = Date.UTC(2026, 10, 25, 10, 0, 1);
+    await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 500, now)]);
+    now = Date.UTC(2026, 10, 25, 10, 45, 3);
+    await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 800, now)]);
+    now = Date.UTC(2026, 10, 25, 12, 0, 30);
+    await rt.tick();
+    expect(rt.counters.missing).toBeGreaterThanOrEqual(2);
+    const d = s.data.next("taf7-supplier");
+    const xml = opensslVerify(dir, Buffer.from(d?.payload ?? "", "base64"), signer.cert);
+    expect(validateAr2418([xml]).valid).toBe(true);
+    // Not pseudonymised: the meter's printed id, the gateway, the consumer.
+    expect(xml).toContain("1ESY1161234561");
+    expect(xml).toContain("smgw-test");
+    // The gaps carry the fatal PTB status, so no one bills them.
+    expect(xml).toMatch(
+      /<espi:value>0<\/espi:value>\s*<timePeriod>\s*<duration>0<\/duration>\s*<start>2026-11-25T11:15:00\+01:00<\/start>\s*<\/timePeriod>\s*<statusPTB>4<\/statusPTB>/,
+    );
+    await s.close();
+  });
+
+  test("TAF2: registers by the switching program; a closed billing period is delivered", async () => {
+    const dir = tempDir();
+    const signer = testSigner(dir);
+    const s = await storageIfm(dir);
+    const supplier = tariff("taf2-day-night.xml");
+    // Start on 29 November: two days of quarter hours, then the period ends on 1 December.
+    let now = Date.UTC(2026, 10, 28, 23, 0, 0);
+    const open = () =>
+      ProfileRuntime.open({
+        profile: profile("taf2-alice"),
+        meters: table.meters,
+        supplier,
+        periodSeconds: 900,
+        deliverEverySeconds: 86400,
+        ifm: s.ifm,
+        signer,
+        identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
+        log,
+        now: () => now,
+      });
+    let rt = await open();
+    // 100 Wh per quarter hour, on the quarter hours exactly.
+    let value = 10_000;
+    const end = Date.UTC(2026, 10, 30, 23, 30, 0);
+    for (let t = now; t <= end; t += 900_000) {
+      now = t;
+      await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", value, t)]);
+      value += 100;
+      // A restart on the way: the state comes back from the store.
+      if (t === Date.UTC(2026, 10, 29, 12, 0, 0)) rt = await open();
+    }
+    const regs = rt.currentRegisters().get("meter-1");
+    expect(regs?.final).toBe(false);
+    const delivered = s.data.next("taf2-alice");
+    expect(delivered).toBeDefined();
+    const xml = opensslVerify(dir, Buffer.from(delivered?.payload ?? "", "base64"), signer.cert);
+    expect(validateAr2418([xml]).valid).toBe(true);
+    expect(delivered?.summary).toContain(
+      "TAF2 billing period 2026-11-01T00:00:00+01:00 to 2026-12-01T00:00:00+01:00",
+    );
+    // Berlin days 29 and 30 November booked (Nov 29 00:00 Berlin = Nov 28 23:00 UTC): 16 h day
+    // and 8 h night each, 400 Wh an hour.
+    const amount = (obis: string) =>
+      Number(
+        new RegExp(`${obis}</obisCode>[\\s\\S]*?<espi:value>(\\d+)</espi:value>`).exec(xml)?.[1],
+      );
+    expect(amount("0100010802FF")).toBe(2 * 16 * 400);
+    expect(amount("0100010801FF")).toBe(2 * 8 * 400);
+    await s.close();
+  });
+
+  test("TAF1: one reading at each end of the billing period; the consumption delivered", async () => {
+    const dir = tempDir();
+    const signer = testSigner(dir);
+    const s = await storageIfm(dir);
+    let now = Date.UTC(2026, 9, 31, 22, 59, 0);
+    const rt = await ProfileRuntime.open({
+      profile: profile("taf1-bob"),
+      meters: table.meters,
+      supplier: tariff("taf1-monthly.xml"),
+      periodSeconds: 900,
+      deliverEverySeconds: 86400,
+      ifm: s.ifm,
+      signer,
+      identity: { gatewayId: "smgw-test", consumerOf: () => "bob" },
+      log,
+      now: () => now,
+    });
+    const feed = async (t: number, v: number) => {
+      now = t;
+      await rt.onReadings("meter-3", [reading("1-0:1.8.0*255", v, t)]);
+    };
+    await feed(Date.UTC(2026, 9, 31, 23, 0, 1), 50_000); // 1 November 00:00 Berlin
+    await feed(Date.UTC(2026, 10, 15, 12, 0, 0), 60_000);
+    await feed(Date.UTC(2026, 10, 30, 22, 59, 58), 71_234); // 1 December 00:00 Berlin
+    await feed(Date.UTC(2026, 10, 30, 23, 15, 0), 71_300);
+    const d = s.data.next("taf1-bob");
+    const xml = opensslVerify(dir, Buffer.from(d?.payload ?? "", "base64"), signer.cert);
+    expect(validateAr2418([xml]).valid).toBe(true);
+    expect(xml).toContain("<obisCode>0100010801FF</obisCode>");
+    expect(xml).toContain("<espi:value>21234</espi:value>");
+    // Each meter's period closes with its own readings: wmbus-5 sent none here.
+    expect(d?.meters).toEqual(["meter-3"]);
+    await s.close();
+  });
+
+  test("a failed commit loses nothing: the delivery is committed with the next tick", async () => {
+    const dir = tempDir();
+    const signer = testSigner(dir);
+    const s = await storageIfm(dir);
+    let now = Date.UTC(2026, 10, 25, 10, 0, 0);
+    const rt = await ProfileRuntime.open({
+      profile: profile("taf7-supplier"),
+      meters: table.meters,
+      periodSeconds: 900,
+      deliverEverySeconds: 1800,
+      ifm: s.ifm,
+      signer,
+      identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
+      log,
+      now: () => now,
+    });
+    for (let m = 0; m <= 30; m++) {
+      now = Date.UTC(2026, 10, 25, 10, m, 0);
+      await rt.onReadings("meter-2", [reading("1-0:1.8.0*255", 100 + m, now)]);
+      // The delivery due at 10:30 meets a storage that refuses the commit.
+      if (m === 30) s.ifm.failNextCommits(1);
+      if (m === 30) await expect(rt.tick()).rejects.toThrow("storage unavailable");
+      else await rt.tick();
+    }
+    expect(s.data.next("taf7-supplier")).toBeUndefined();
+    now = Date.UTC(2026, 10, 25, 10, 31, 0);
+    await rt.tick();
+    const d = s.data.next("taf7-supplier");
+    expect(d?.summary).toContain("meter-2");
+    const xml = opensslVerify(dir, Buffer.from(d?.payload ?? "", "base64"), signer.cert);
+    expect(xml).toContain("<espi:value>100</espi:value>");
+    expect(xml).toContain("<espi:value>115</espi:value>");
+    await s.close();
+  });
+
+  test("readings of other registers, out of order or twice are not used, and do no harm", async () => {
+    const dir = tempDir();
+    const s = await storageIfm(dir);
+    let now = Date.UTC(2026, 10, 25, 10, 0, 0);
+    const rt = await ProfileRuntime.open({
+      profile: profile("taf7-supplier"),
+      meters: table.meters,
+      periodSeconds: 900,
+      deliverEverySeconds: 3600,
+      ifm: s.ifm,
+      signer: testSigner(dir),
+      identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
+      log,
+      now: () => now,
+    });
+    const t = Date.UTC(2026, 10, 25, 10, 0, 1);
+    await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 10, t)]);
+    await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 10, t)]); // twice
+    await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 9, t - 5000)]); // out of order
+    await rt.onReadings("meter-1", [reading("1-0:2.8.0*255", 9, t + 1000)]); // other register
+    await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 11, t + 1000, "kWh")]); // other unit
+    await rt.onReadings("nobody", [reading("1-0:1.8.0*255", 11, t + 1000)]); // not in the profile
+    expect(rt.counters.refused).toBe(3);
+    now = Date.UTC(2026, 10, 25, 10, 15, 2);
+    await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 20, now)]);
+    // 10:00 (from 10:00:01) and 10:15 (from 10:15:02) are decided.
+    expect(rt.counters.points).toBe(2);
+    await s.close();
+  });
+});
