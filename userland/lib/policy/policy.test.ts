@@ -239,6 +239,9 @@ describe("bad policies are rejected with a located reason", () => {
       rejection(edited((d) => d.deleteIn(["profiles", "taf2-alice", "tariff"]))).message,
     ).toContain("TAF2 bills with a supplier tariff file");
     expect(
+      rejection(edited((d) => d.setIn(["profiles", "taf1-bob", "meters", 1], "wmbus-4"))).message,
+    ).toContain("TAF1 bills electricity; wmbus-4 measures gas");
+    expect(
       rejection(edited((d) => d.setIn(["profiles", "taf2-alice", "tariff"], "../../etc/shadow")))
         .message,
     ).toContain("beside the policy file or below it");

@@ -331,6 +331,13 @@ export function resolvePolicy(doc: PolicyDocument): { policy?: Policy; issues: P
       }
     }
     const billed = p.useCase === 1 || p.useCase === 2;
+    // The tariff engines bill electricity registers (1-0:1.8.x) only.
+    p.meters.forEach((m, i) => {
+      const c = endpoints[m]?.credential;
+      if (billed && c?.kind === "wmbus-id" && c.medium !== "electricity") {
+        issue(`${at}/meters/${i}`, `TAF${p.useCase} bills electricity; ${m} measures ${c.medium}`);
+      }
+    });
     if (billed && p.tariff === undefined) {
       issue(`${at}/tariff`, `TAF${p.useCase} bills with a supplier tariff file; name it`);
     }

@@ -146,10 +146,6 @@ export const ProfileSchema = T.Object(
     meters: T.Array(Name, { minItems: 1, maxItems: 64 }),
     /** The EMT endpoint the profile's data is delivered to. */
     recipient: Name,
-    /** The register whose readings the profile uses. Default 1-0:1.8.0*255. */
-    register: T.Optional(
-      T.String({ pattern: "^\\d{1,3}-\\d{1,3}:\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\*\\d{1,3}$" }),
-    ),
     /** Measuring period in seconds (TAF7, TAF2): 900 for the quarter hours. */
     periodSeconds: T.Optional(T.Integer({ minimum: 1, maximum: 86400 })),
     /** How often collected data is delivered, in seconds (TAF7). */

@@ -32,12 +32,8 @@ import type { DeliverySigner } from "./signer.ts";
 type Accumulator = Taf1Accumulator | Taf2Accumulator;
 type Ifm = Pick<IpcClient, "request">;
 
-/** The register a profile uses for a meter: the profile's, else the meter's main register. */
-export function registerOf(profile: Profile, meter: MeterEntry): { obis: string; unit: string } {
-  if (profile.register !== undefined) {
-    const unit = /^[1]-/.test(profile.register) || /^6-/.test(profile.register) ? "Wh" : "m³";
-    return { obis: profile.register, unit };
-  }
+/** The register a profile uses for a meter: the meter's main cumulative register. */
+export function registerOf(meter: MeterEntry): { obis: string; unit: string } {
   switch (meter.wmbus?.medium ?? "electricity") {
     case "electricity":
       return { obis: "1-0:1.8.0*255", unit: "Wh" };
@@ -139,7 +135,7 @@ export class ProfileRuntime {
     for (const meter of o.profile.meters) {
       const entry = o.meters[meter];
       if (!entry) throw new Error(`profile ${r.name}: meter ${meter} is not in the policy`);
-      const { obis, unit } = registerOf(o.profile, entry);
+      const { obis, unit } = registerOf(entry);
       const saved = state?.meters[meter];
       let series: MeasurementSeries | undefined;
       if (saved) {
