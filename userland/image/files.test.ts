@@ -174,6 +174,11 @@ describe("QEMU plan", () => {
       "198.51.100.11/24",
       "198.51.100.12/24",
       "198.51.100.13/24",
+      "198.51.100.21/24",
+      "198.51.100.22/24",
+      "198.51.100.23/24",
+      "198.51.100.24/24",
+      "198.51.100.25/24",
     ]);
     expect(nets.HAN.addresses).toContain("203.0.113.10/24");
     for (const n of Object.values(nets)) expect(n.tap.length).toBeLessThanOrEqual(15);
