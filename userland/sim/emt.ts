@@ -154,9 +154,9 @@ export function startEmt(o: EmtOptions): SimulatedEmt {
     crl: o.pki.crlBundle,
     onConnection(channel) {
       const parser = new HttpParser<HttpRequest>("request");
-      let busy = false;
+      // Requests on one connection are answered in order, one after the other.
+      let chain: Promise<void> = Promise.resolve();
       channel.on("data", (data) => {
-        if (busy) return;
         let req: HttpRequest | undefined;
         try {
           req = parser.push(data);
@@ -169,8 +169,18 @@ export function startEmt(o: EmtOptions): SimulatedEmt {
           return;
         }
         if (!req) return;
-        busy = true;
-        void handle(req, channel.peer.subject).then((answer) => {
+        const request = req;
+        chain = chain.then(async () => {
+          let answer: Buffer;
+          try {
+            answer = await handle(request, channel.peer.subject);
+          } catch (e) {
+            answer = encodeResponse(
+              500,
+              "Internal Server Error",
+              JSON.stringify({ error: (e as Error).message }),
+            );
+          }
           if (channel.isOpen) channel.send(answer);
         });
       });

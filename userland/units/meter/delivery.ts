@@ -24,6 +24,8 @@ export interface DeliveryCounters {
 
 export class DeliveryLoop {
   private stopped = false;
+  /** A kick came since the loop last looked into the outbox: its next wait is skipped. */
+  private kicked = false;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   readonly counters: DeliveryCounters = { delivered: 0, failedAttempts: 0 };
@@ -46,6 +48,7 @@ export class DeliveryLoop {
 
   /** Something new is in the outbox: look now instead of at the next poll. */
   kick(): void {
+    this.kicked = true;
     this.wake?.();
   }
 
@@ -56,6 +59,8 @@ export class DeliveryLoop {
   }
 
   private sleep(ms: number): Promise<void> {
+    // A stop or kick while the loop was busy (not sleeping) must not be lost.
+    if (this.stopped || this.kicked) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done() {
@@ -71,6 +76,7 @@ export class DeliveryLoop {
     const max = this.options.maxBackoffMs ?? 60_000;
     let backoff = min;
     while (!this.stopped) {
+      this.kicked = false;
       let d: DeliveryItem | undefined;
       try {
         const next = await this.ifm.request("storage", "storage.delivery-next", {

@@ -77,7 +77,8 @@ export class HttpParser<M extends HttpRequest | HttpResponse> {
     this.buffered = Buffer.concat([this.buffered, chunk]);
     const end = this.buffered.indexOf(CRLFCRLF);
     if (end < 0) {
-      if (this.buffered.length > MAX_HEAD)
+      // Up to 3 bytes of a blank line that is not complete yet may follow a head of MAX_HEAD.
+      if (this.buffered.length > MAX_HEAD + 3)
         throw new HttpError(`header longer than ${MAX_HEAD} bytes`);
       return undefined;
     }
@@ -89,7 +90,7 @@ export class HttpParser<M extends HttpRequest | HttpResponse> {
       const m = /^([A-Za-z0-9-]{1,64}):[ \t]*(.{0,1024})$/.exec(line);
       if (!m?.[1]) throw new HttpError(`malformed header line "${line.slice(0, 60)}"`);
       const key = m[1].toLowerCase();
-      if (headers[key] !== undefined) throw new HttpError(`header ${key} given twice`);
+      if (Object.hasOwn(headers, key)) throw new HttpError(`header ${key} given twice`);
       headers[key] = (m[2] ?? "").trim();
     }
     if (headers["transfer-encoding"] !== undefined) {
@@ -112,7 +113,7 @@ export class HttpParser<M extends HttpRequest | HttpResponse> {
         throw new HttpError(`malformed request line "${startLine.slice(0, 60)}"`);
       return { startLine, headers, body, method: m[1], path: m[2] } as M;
     }
-    const m = /^HTTP\/1\.[01] (\d{3}) ?(.{0,128})$/.exec(startLine);
+    const m = /^HTTP\/1\.[01] (\d{3})(?: (.{0,128}))?$/.exec(startLine);
     if (!m?.[1]) throw new HttpError(`malformed status line "${startLine.slice(0, 60)}"`);
     return { startLine, headers, body, status: Number(m[1]) } as M;
   }

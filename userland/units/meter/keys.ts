@@ -67,18 +67,36 @@ export async function loadMeterKeys(
     } catch (e) {
       throw new MeterKeyError(`${sealedFile}: not JSON (${(e as Error).message})`);
     }
+    if (typeof sealed !== "object" || sealed === null || Array.isArray(sealed)) {
+      throw new MeterKeyError(
+        `${sealedFile}: expected an object of wrappedKey, iv, ciphertext, tag`,
+      );
+    }
     const hex = (v: unknown, what: string) => {
       if (typeof v !== "string" || !/^([0-9a-f]{2})+$/.test(v)) {
         throw new MeterKeyError(`${sealedFile}: ${what} is not hex`);
       }
       return Buffer.from(v, "hex");
     };
-    const dataKey = await wrapper.unwrap(hex(sealed.wrappedKey, "wrappedKey"));
+    // All fields decoded first: a bad one is named, not reported as a failed decryption.
+    const wrappedKey = hex(sealed.wrappedKey, "wrappedKey");
+    const iv = hex(sealed.iv, "iv");
+    const tag = hex(sealed.tag, "tag");
+    const ciphertext = hex(sealed.ciphertext, "ciphertext");
+    let dataKey: Uint8Array;
+    try {
+      dataKey = await wrapper.unwrap(wrappedKey);
+    } catch (e) {
+      throw new MeterKeyError(
+        `${sealedFile}: the data key does not unwrap (changed, another gateway's, or the ` +
+          `security module failed): ${(e as Error).message}`,
+      );
+    }
     let plain: Buffer;
     try {
-      const d = createDecipheriv("aes-256-gcm", dataKey, hex(sealed.iv, "iv"));
-      d.setAuthTag(hex(sealed.tag, "tag"));
-      plain = Buffer.concat([d.update(hex(sealed.ciphertext, "ciphertext")), d.final()]);
+      const d = createDecipheriv("aes-256-gcm", dataKey, iv);
+      d.setAuthTag(tag);
+      plain = Buffer.concat([d.update(ciphertext), d.final()]);
     } catch {
       throw new MeterKeyError(
         `${sealedFile}: the keys do not decrypt (changed or another gateway's)`,
