@@ -21,6 +21,8 @@ export interface TestPorts {
   display: number;
   /** The meters' LMN listener. */
   lmn: number;
+  /** The wireless M-Bus radio receiver. */
+  radio: number;
 }
 
 export const GATEWAY = { WAN: "127.0.10.1", HAN: "127.0.11.1", LMN: "127.0.12.1" } as const;
@@ -36,12 +38,24 @@ const ADDRESSES: Record<string, string> = {
   "meter-1": "127.0.12.11",
   "meter-2": "127.0.12.12",
   "meter-3": "127.0.12.13",
+  "wmbus-1": "127.0.12.21",
+  "wmbus-2": "127.0.12.22",
+  "wmbus-3": "127.0.12.23",
+  "wmbus-4": "127.0.12.24",
+  "wmbus-5": "127.0.12.25",
 };
 
 /** Random distinct high ports. */
 export function randomPorts(): TestPorts {
   const base = 20_000 + Math.floor(Math.random() * 4000) * 10;
-  return { wan: base, cls: base + 1, displayTls: base + 2, display: base + 3, lmn: base + 4 };
+  return {
+    wan: base,
+    cls: base + 1,
+    displayTls: base + 2,
+    display: base + 3,
+    lmn: base + 4,
+    radio: base + 5,
+  };
 }
 
 interface FlowDoc {
@@ -72,6 +86,7 @@ export async function writeTestPolicy(file: string, ports: TestPorts): Promise<P
     else if (t.port === 8443) t.port = ports.cls;
     else if (t.port === 8080) t.port = ports.display;
     else if (t.port === 7259) t.port = ports.lmn;
+    else if (t.port === 7260) t.port = ports.radio;
   }
   doc.flows.push({
     id: "han-consumer-display-tls",
