@@ -1,5 +1,8 @@
 /**
- * Fuzz bench for the wM-Bus decoder: random and mutated frames through decodeTelegram.
+ * Fuzz bench for the wM-Bus decoder: random and mutated frames through decodeFrame; fragments
+ * of fragmented messages (AFL) go to one AflReassembler (the input number is its clock) and
+ * complete messages through decodeReassembled. Now and then a fragment sequence is fed in a
+ * row: in order, reordered, with a fragment dropped, repeated or mutated.
  * Every input must decode or fail with WmbusError, and quickly. Exits 1 on a crash or hang.
  *
  *   bun bench/fuzz-wmbus.ts [--count N] [--seed S]
@@ -8,6 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import {
   ellCtrPayload,
+  fragmentedTelegrams,
   linkHeader,
   mode5Payload,
   mode7Payload,
@@ -17,7 +21,9 @@ import {
   wirelessFrame,
 } from "../userland/lib/wmbus/frame-builder.ts";
 import {
-  decodeTelegram,
+  AflReassembler,
+  decodeFrame,
+  decodeReassembled,
   FormatCache,
   parseHex,
   toHex,
@@ -73,7 +79,42 @@ const records = parseHex(
 ).bytes;
 const plainFrame = wirelessFrame(header, Uint8Array.of(0x78, ...records));
 const golden = goldenSeeds();
+const otherHeader = linkHeader({ manufacturer: "ESY", id: "55667788", deviceType: 2 });
+/** Fragmented messages (CRC-free, so that mutations reach the AFL and above). */
+const fragmentSequences = [
+  fragmentedTelegrams({
+    security: 7,
+    key,
+    header,
+    accessNumber: 7,
+    messageCounter: 99,
+    records,
+    fragments: 3,
+    format: "none",
+  }),
+  fragmentedTelegrams({
+    security: 5,
+    key,
+    header,
+    accessNumber: 8,
+    records,
+    fragments: 2,
+    format: "none",
+  }),
+  fragmentedTelegrams({
+    security: 7,
+    key,
+    header: otherHeader,
+    accessNumber: 9,
+    messageCounter: 5,
+    records,
+    clearTail: Uint8Array.of(...records, ...records, ...records, ...records, ...records),
+    fragments: 4,
+    format: "none",
+  }),
+];
 const seeds = [
+  ...fragmentSequences.flat(),
   ...golden,
   plainFrame,
   toFormatA(plainFrame),
@@ -121,7 +162,39 @@ function mutate(source: Uint8Array): Uint8Array {
   return frame;
 }
 
+/** Frames of a fragment sequence still to be fed, in this order. */
+const queue: Uint8Array[] = [];
+
+function queueFragmentSequence(): void {
+  const sequence = [...(fragmentSequences[int(fragmentSequences.length)] as Uint8Array[])];
+  const at = int(sequence.length);
+  switch (int(5)) {
+    case 0: {
+      const other = int(sequence.length);
+      [sequence[at], sequence[other]] = [sequence[other] as Uint8Array, sequence[at] as Uint8Array];
+      break;
+    }
+    case 1:
+      sequence.splice(at, 1);
+      break;
+    case 2:
+      sequence.splice(at, 0, sequence[at] as Uint8Array);
+      break;
+    case 3:
+      sequence[at] = mutate(sequence[at] as Uint8Array);
+      break;
+    default: // in order
+  }
+  queue.push(...sequence);
+}
+
 function input(): Uint8Array {
+  const queued = queue.shift();
+  if (queued) return queued;
+  if (random() < 0.03) {
+    queueFragmentSequence();
+    return queue.shift() as Uint8Array;
+  }
   const pick = random();
   if (pick < 0.2) return randomBytes(int(300));
   if (pick < 0.85) return mutate(seeds[int(seeds.length)] as Uint8Array);
@@ -138,18 +211,33 @@ function input(): Uint8Array {
 
 const started = performance.now();
 let decoded = 0;
+let held = 0;
+let reassembled = 0;
 let crashes = 0;
 let hangs = 0;
 let slowest = 0;
 const errorKinds = new Map<string, number>();
 const cache = new FormatCache();
+// The input number is the reassembler's clock: a partial message waits 1000 inputs.
+const reassembler = new AflReassembler({ timeoutMs: 1000 });
 for (let i = 0; i < count; i++) {
   const frame = input();
   const options = random() < 0.5 ? { key, formatCache: cache } : { formatCache: cache };
   const t0 = performance.now();
   try {
-    decodeTelegram(frame, options);
-    decoded++;
+    const result = decodeFrame(frame, options);
+    if (result.kind === "telegram") {
+      decoded++;
+    } else {
+      const step = reassembler.push(result.fragment, i);
+      if (step.status === "held") {
+        held++;
+      } else {
+        decodeReassembled(step.message, options);
+        reassembled++;
+        decoded++;
+      }
+    }
   } catch (error) {
     if (error instanceof WmbusError) {
       errorKinds.set(error.kind, (errorKinds.get(error.kind) ?? 0) + 1);
@@ -172,7 +260,8 @@ const kinds = [...errorKinds]
   .join(", ");
 console.log(
   `fuzz-wmbus: ${count} inputs (seed ${seed}, ${golden.length} golden seeds) in ${seconds.toFixed(1)} s: ` +
-    `${decoded} decoded, ${count - decoded - crashes} WmbusError (${kinds}), ${crashes} crashes, ` +
+    `${decoded} decoded (${reassembled} reassembled from fragments), ${held} fragments held, ` +
+    `${count - decoded - held - crashes} WmbusError (${kinds}), ${crashes} crashes, ` +
     `${hangs} hangs, slowest ${slowest.toFixed(2)} ms`,
 );
 process.exit(crashes > 0 || hangs > 0 ? 1 : 0);

@@ -1,5 +1,5 @@
 import { checkAesKey } from "./aes.ts";
-import { type AflResult, parseAfl, requireSingleFragment } from "./afl.ts";
+import { type AflResult, isFragment, parseAfl, requireSingleFragment } from "./afl.ts";
 import { expandCompactFrame, type FormatCache } from "./compact.ts";
 import { ELL_CIS, parseEll } from "./ell.ts";
 import { WmbusError } from "./errors.ts";
@@ -10,7 +10,14 @@ import { ByteReader } from "./reader.ts";
 import { parseRecords } from "./records.ts";
 import { removeTransportSecurity } from "./security.ts";
 import { isManufacturerCi, parseTplHeader, type TplHeader } from "./tpl.ts";
-import type { Telegram, TelegramHeaders, TransportLayer } from "./types.ts";
+import type {
+  AuthenticationLayer,
+  ExtendedLinkLayer,
+  LinkLayer,
+  Telegram,
+  TelegramHeaders,
+  TransportLayer,
+} from "./types.ts";
 
 export interface DecodeOptions {
   /** AES-128 key of the meter (16 bytes). */
@@ -29,10 +36,7 @@ export function decodeTelegram(raw: Uint8Array, options: DecodeOptions = {}): Te
   try {
     return decodeLayers(frame, options, headers);
   } catch (error) {
-    // Refusals (e.g. "encrypted, no key") still report the headers read so far.
-    if (error instanceof WmbusError && !error.headers && headers.link) {
-      error.headers = { ...headers };
-    }
+    addHeaders(error, headers);
     throw error;
   }
 }
@@ -49,11 +53,136 @@ export function decodeTelegramHex(text: string, options: DecodeOptions = {}): Te
   return telegram;
 }
 
-function decodeLayers(
+/** A telegram that carries one fragment of a fragmented message (AFL, EN 13757-7). */
+export interface AflFragment {
+  link: LinkLayer;
+  ell?: ExtendedLinkLayer;
+  afl: AuthenticationLayer;
+  /** AFL fields as transmitted: the MAC input header, counter and MAC (first fragment). */
+  aflFields: AflResult;
+  /** This fragment's part of the message: the bytes after the AFL (the TPL CI-field first, in the first fragment). */
+  data: Uint8Array;
+  /** Offset of `data` from the L-field of the CRC-free frame. */
+  dataOffset: number;
+  /** M- and A-field of the link layer as transmitted (8 bytes): mode 5 IV and mode 7 KDF. */
+  linkAddress: Uint8Array;
+  /** The CRC-free frame from the C-field on (as `unwrapFrame` gives it), e.g. for replay checks. */
+  frame: Uint8Array;
+  /** Remarks from the layers below the AFL (e.g. the ELL). */
+  warnings: string[];
+}
+
+/** What one frame holds: a whole telegram, or one fragment of a longer message. */
+export type DecodedFrame =
+  | { kind: "telegram"; telegram: Telegram }
+  | { kind: "fragment"; fragment: AflFragment };
+
+/**
+ * Decodes one frame like decodeTelegram, except that a fragment of a fragmented message (AFL
+ * fragment id other than 0 or more fragments following) is returned as it is, for an
+ * AflReassembler, instead of being refused. Throws WmbusError only.
+ */
+export function decodeFrame(raw: Uint8Array, options: DecodeOptions = {}): DecodedFrame {
+  if (options.key) checkAesKey(options.key);
+  const frame = unwrapFrame(raw);
+  const headers: TelegramHeaders = {};
+  try {
+    const lower = decodeLowerLayers(frame, options, headers);
+    const afl = lower.afl;
+    if (afl && isFragment(afl.afl)) {
+      const fragment: AflFragment = {
+        link: lower.link,
+        afl: afl.afl,
+        aflFields: afl,
+        data: lower.reader.bytes.subarray(lower.reader.pos),
+        dataOffset: lower.reader.offset,
+        linkAddress: lower.linkMA,
+        frame: frame.body,
+        warnings: lower.warnings,
+      };
+      if (headers.ell) fragment.ell = headers.ell;
+      return { kind: "fragment", fragment };
+    }
+    return { kind: "telegram", telegram: decodeUpperLayers(lower, options, headers) };
+  } catch (error) {
+    addHeaders(error, headers);
+    throw error;
+  }
+}
+
+/** The layers of a message reassembled from fragments, for decodeReassembled. */
+export interface MessageLayers {
+  /** The first fragment: link layer, ELL and AFL of the message. */
+  first: AflFragment;
+  /** The whole message, from the TPL CI-field to its last byte. */
+  data: Uint8Array;
+  /** How many fragments it came in. */
+  fragments: number;
+}
+
+/**
+ * Decodes a message reassembled from AFL fragments: the TPL and APL of the whole message with
+ * the first fragment's link layer and AFL (mode 7: the MAC over the whole message, the key
+ * derivation with the first fragment's counter). Offsets count from the first fragment's
+ * L-field as if the fragments' data followed each other there. Throws WmbusError only.
+ */
+export function decodeReassembled(message: MessageLayers, options: DecodeOptions = {}): Telegram {
+  if (options.key) checkAesKey(options.key);
+  const { first } = message;
+  const afl: AflResult = { ...first.aflFields, afl: { ...first.afl } };
+  const link = { ...first.link };
+  const headers: TelegramHeaders = { link, afl: afl.afl };
+  if (first.ell) headers.ell = { ...first.ell };
+  try {
+    const telegram = decodeUpperLayers(
+      {
+        link,
+        linkMA: first.linkAddress,
+        wired: false,
+        warnings: [...first.warnings],
+        afl,
+        aflOffset: 0,
+        reader: new ByteReader(message.data, 0, first.dataOffset),
+        ciLabel: "CI-field after AFL",
+      },
+      options,
+      headers,
+    );
+    telegram.fragments = message.fragments;
+    return telegram;
+  } catch (error) {
+    addHeaders(error, headers);
+    throw error;
+  }
+}
+
+function addHeaders(error: unknown, headers: TelegramHeaders): void {
+  // Refusals (e.g. "encrypted, no key") still report the headers read so far.
+  if (error instanceof WmbusError && !error.headers && headers.link) {
+    error.headers = { ...headers };
+  }
+}
+
+interface LowerLayers {
+  link: LinkLayer;
+  linkMA: Uint8Array;
+  wired: boolean;
+  warnings: string[];
+  afl?: AflResult;
+  /** Offset of the AFL length field (after the AFL CI-field). */
+  aflOffset: number;
+  /** Stands at the CI-field of the transport layer (after ELL and AFL). */
+  reader: ByteReader;
+  /** Name of that CI-field in messages. */
+  ciLabel: string;
+}
+
+/** Link layer, ELL and AFL. */
+function decodeLowerLayers(
   frame: DataLinkFrame,
   options: DecodeOptions,
   headers: TelegramHeaders,
-): Telegram {
+): LowerLayers {
   const wired = frame.format === "mbus-long";
   // Offsets in messages count from the L-field of the CRC-free frame.
   let reader = new ByteReader(frame.body, 0, 1);
@@ -64,21 +193,45 @@ function decodeLayers(
   const linkMA = frame.body.subarray(1, 9);
   const warnings: string[] = [];
 
-  let ci = reader.u8("CI-field");
+  let ciLabel = "CI-field";
+  let ci = reader.u8(ciLabel);
   if (!wired && ELL_CIS.has(ci)) {
     const ell = parseEll(ci, reader, linkMA, options.key, headers);
     warnings.push(...ell.warnings);
     reader = new ByteReader(ell.rest, 0, ell.restOffset);
-    ci = reader.u8("CI-field after ELL");
+    ciLabel = "CI-field after ELL";
+    ci = reader.u8(ciLabel);
   }
-  let afl: AflResult | undefined;
+  const lower: LowerLayers = { link, linkMA, wired, warnings, reader, ciLabel, aflOffset: 0 };
   if (!wired && ci === AFL_CI) {
-    const aflOffset = reader.offset;
-    afl = parseAfl(reader);
-    headers.afl = afl.afl;
-    requireSingleFragment(afl.afl, aflOffset);
-    ci = reader.u8("CI-field after AFL");
+    lower.aflOffset = reader.offset;
+    lower.afl = parseAfl(reader);
+    headers.afl = lower.afl.afl;
+    lower.ciLabel = "CI-field after AFL";
+  } else {
+    reader.pos -= 1; // the CI-field is read again by the transport layer
   }
+  return lower;
+}
+
+function decodeLayers(
+  frame: DataLinkFrame,
+  options: DecodeOptions,
+  headers: TelegramHeaders,
+): Telegram {
+  const lower = decodeLowerLayers(frame, options, headers);
+  if (lower.afl) requireSingleFragment(lower.afl.afl, lower.aflOffset);
+  return decodeUpperLayers(lower, options, headers);
+}
+
+/** Transport layer, its security and the application layer. */
+function decodeUpperLayers(
+  lower: LowerLayers,
+  options: DecodeOptions,
+  headers: TelegramHeaders,
+): Telegram {
+  const { link, linkMA, wired, warnings, afl, reader } = lower;
+  const ci = reader.u8(lower.ciLabel);
   const tplStart = reader.pos - 1;
 
   if (isManufacturerCi(ci)) {

@@ -10,6 +10,7 @@ export type WmbusErrorKind =
   | "no-key" // encrypted, no key
   | "decryption" // decrypted data fails its check (wrong key?)
   | "authentication" // AFL MAC mismatch
+  | "fragment" // AFL fragment refused by the reassembler (AflFragmentError names the reason)
   | "unsupported" // a documented feature this decoder does not implement
   | "compact-frame" // compact frame whose format signature is unknown
   | "record"; // malformed data record

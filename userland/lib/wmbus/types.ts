@@ -132,6 +132,8 @@ export interface Telegram {
   truncatedTail?: string;
   /** DIF 0x1F: more records follow in the next telegram. */
   moreRecordsFollow?: boolean;
+  /** A message reassembled from AFL fragments: how many telegrams it came in. */
+  fragments?: number;
   /** Non-fatal remarks, e.g. "payload already decrypted". */
   warnings: string[];
 }

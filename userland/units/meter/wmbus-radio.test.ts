@@ -1,12 +1,16 @@
 // The wM-Bus radio under good and bad telegrams over real UDP on loopback: good mode 5 and 7
 // telegrams are stored with the right registers; unknown meters, wrong keys, bad CRCs,
 // truncated, oversized, unencrypted and replayed telegrams are dropped, counted and logged;
-// nothing crashes the listener and good telegrams after bad ones are still stored.
+// nothing crashes the listener and good telegrams after bad ones are still stored. Messages
+// split into AFL fragments are held until complete and stored once; fragments out of order,
+// repeated, with a gap, late or replayed are refused and counted, each meter's reassembly on
+// its own.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createLogger } from "@smgw/daemon";
 import type { Reading } from "@smgw/ipc";
 import { crc16En13757, decodeTelegram, formatSignature, unwrapFrame } from "@smgw/wmbus";
 import {
+  fragmentedTelegrams,
   linkHeader,
   mode5Payload,
   mode7Payload,
@@ -42,6 +46,17 @@ const METERS = {
   fc: { name: "fuzz-check", manufacturer: "ABB", id: "66666666", security: 7, key: key(6) },
   fz: { name: "fuzz-seed", manufacturer: "ABB", id: "77777777", security: 5, key: key(7) },
   c5: { name: "compact-five", manufacturer: "ESY", id: "88888888", security: 5, key: key(8) },
+  f7: {
+    name: "frag-seven",
+    manufacturer: "ESY",
+    id: "12121212",
+    security: 7,
+    key: key(10),
+    medium: "electricity",
+  },
+  f5: { name: "frag-five", manufacturer: "ELS", id: "13131313", security: 5, key: key(11) },
+  fw: { name: "frag-water", manufacturer: "KAM", id: "14141414", security: 7, key: key(12) },
+  fp: { name: "frag-property", manufacturer: "ABB", id: "15151515", security: 7, key: key(13) },
 } satisfies Record<string, WmbusMeter>;
 type MeterKey = keyof typeof METERS;
 
@@ -54,6 +69,10 @@ const DEVICE: Record<MeterKey, number> = {
   fc: 0x02,
   fz: 0x02,
   c5: 0x02,
+  f7: 0x02,
+  f5: 0x03,
+  fw: 0x07,
+  fp: 0x02,
 };
 
 const le32 = (v: number) => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
@@ -117,6 +136,7 @@ let stranger: udp.Socket<"buffer">;
 
 /** Datagrams the radio has decided on (each lands in exactly one of these counters). */
 const handled = () =>
+  counters.fragments +
   counters.telegrams +
   counters.badTelegrams +
   counters.unknownPeers +
@@ -620,6 +640,284 @@ describe("wM-Bus radio: property", () => {
         });
       }),
       { numRuns: 60 },
+    );
+    expect(logs.some((l) => l.kind === "internal" || l.msg === "datagram handling failed")).toBe(
+      false,
+    );
+  }, 60_000);
+});
+
+/** A message of the meter split into AFL fragments, one telegram each (format A by default). */
+function fragments(m: MeterKey, b: Build & { parts: number | number[] }): Uint8Array[] {
+  const meter = METERS[m];
+  return fragmentedTelegrams({
+    security: (b.security ?? meter.security) as 5 | 7,
+    key: b.useKey ?? meter.key,
+    header: linkHeader({
+      manufacturer: meter.manufacturer,
+      id: meter.id,
+      deviceType: b.deviceType ?? DEVICE[m],
+      version: b.version ?? 1,
+    }),
+    accessNumber: b.access,
+    messageCounter: b.counter ?? b.access,
+    records: Uint8Array.from(b.records),
+    ...(b.trailer ? { clearTail: Uint8Array.from(b.trailer) } : {}),
+    status: b.status ?? 0,
+    fragments: b.parts,
+    format: b.format ?? "A",
+  });
+}
+
+/** Energy of tariffs 1 to n (at most 3 with one DIFE). */
+const tariffs = (n: number, base: number) =>
+  Array.from({ length: n }, (_, i) => tariffEnergy(i + 1, base + i)).flat();
+
+/** Fragment refusals of the meters of these tests (the fuzz tests above may cause others). */
+const fragmentRefusals = (reason: string) =>
+  logs.filter(
+    (l) =>
+      l.msg === "telegram refused" &&
+      l.kind === "fragment" &&
+      l.fragment === reason &&
+      String(l.meter).startsWith("frag-"),
+  );
+
+describe("wM-Bus radio: fragmented messages", () => {
+  test("a three-fragment mode 7 message is held, then stored once", async () => {
+    clock += 1000;
+    const [f1, f2, f3] = fragments("f7", {
+      access: 1,
+      counter: 10,
+      parts: 3,
+      records: [...energy(700_000), ...power(1_500), ...tariffs(3, 100_000), ...meterDate],
+    }) as [Uint8Array, Uint8Array, Uint8Array];
+    const storedBefore = stored.length;
+    const before = { ...counters };
+    await send([f1, f2]);
+    expect(counters.fragments).toBe(before.fragments + 2);
+    expect(stored).toHaveLength(storedBefore);
+    await send([f3]);
+    expect(counters.telegrams).toBe(before.telegrams + 1);
+    expect(counters.badTelegrams).toBe(before.badTelegrams);
+    expect(stored).toHaveLength(storedBefore + 1);
+    const readings = lastStored()?.readings ?? [];
+    expect(lastStored()?.meter).toBe("frag-seven");
+    expect(readings).toHaveLength(5);
+    expect(readings.slice(0, 3)).toMatchObject([
+      { obis: "1-0:1.8.0*255", value: 700_000, unit: "Wh" },
+      { obis: "1-0:1.7.0*255", value: 1_500, unit: "W" },
+      { obis: "1-0:1.8.1*255", value: 100_000, unit: "Wh" },
+    ]);
+    expect(logs.filter((l) => l.msg === "fragment held" && l.meter === "frag-seven")).toHaveLength(
+      2,
+    );
+    expect(
+      logs.find((l) => l.msg === "telegram accepted" && l.meter === "frag-seven"),
+    ).toMatchObject({ messageCounter: 10, fragments: 3, readings: 5 });
+
+    // Replays: one fragment, the whole sequence, a new first fragment with the old counter.
+    const replays = counters.replays;
+    await send([f2]);
+    await send([f1, f2, f3]);
+    const sameCounter = fragments("f7", {
+      access: 2,
+      counter: 10,
+      parts: 3,
+      records: energy(700_001),
+    });
+    await send([sameCounter[0] as Uint8Array]);
+    expect(counters.replays).toBe(replays + 5);
+    expect(stored).toHaveLength(storedBefore + 1);
+    expect(logs.filter((l) => l.kind === "replay").map((l) => l.reason)).toEqual(
+      expect.arrayContaining([
+        "identical to an accepted telegram",
+        "AFL message counter 10 not greater than the last accepted 10",
+      ]),
+    );
+  });
+
+  test("reordered, missing middle and duplicated fragments", async () => {
+    const storedBefore = stored.length;
+    const bad = counters.badTelegrams;
+    // Reordered: 1, 3, 2 — the gap gives the message up, 2 has no first fragment.
+    const a = fragments("f7", { access: 3, counter: 11, parts: 3, records: energy(700_100) });
+    await send([a[0], a[2], a[1]] as Uint8Array[]);
+    expect(fragmentRefusals("missing-fragment")).toHaveLength(1);
+    expect(fragmentRefusals("no-first-fragment")).toHaveLength(1);
+    // Missing middle fragment of four.
+    const b = fragments("f7", { access: 4, counter: 12, parts: 4, records: energy(700_200) });
+    await send([b[0], b[1], b[3]] as Uint8Array[]);
+    expect(fragmentRefusals("missing-fragment")).toHaveLength(2);
+    expect(counters.badTelegrams).toBe(bad + 3);
+    expect(stored).toHaveLength(storedBefore);
+    expect(fragmentRefusals("missing-fragment").at(-1)).toMatchObject({
+      meter: "frag-seven",
+      droppedFragments: 2,
+    });
+    // Duplicated fragment: refused and counted, the message goes on and is stored once.
+    const c = fragments("f7", { access: 5, counter: 13, parts: 3, records: energy(700_300) });
+    await send([c[0], c[1], c[1], c[0], c[2]] as Uint8Array[]);
+    expect(fragmentRefusals("duplicate")).toHaveLength(2);
+    expect(counters.badTelegrams).toBe(bad + 5);
+    expect(stored).toHaveLength(storedBefore + 1);
+    expect(lastStored()?.readings[0]).toMatchObject({ value: 700_300 });
+  });
+
+  test("interleaved meters: each meter's reassembly is its own", async () => {
+    const storedBefore = stored.length;
+    const e = fragments("f7", { access: 6, counter: 14, parts: 3, records: energy(700_400) });
+    const w = fragments("fw", { access: 1, counter: 1, parts: 3, records: volume(55_000) });
+    const g = fragments("f5", { access: 1, parts: 2, records: volume(77_000) });
+    await send([e[0], w[0], g[0], e[1], w[1], g[1], e[2], w[2]] as Uint8Array[]);
+    expect(stored).toHaveLength(storedBefore + 3);
+    const byMeter = Object.fromEntries(
+      stored.slice(storedBefore).map((x) => [x.meter, x.readings]),
+    );
+    expect(byMeter["frag-seven"]).toMatchObject([{ obis: "1-0:1.8.0*255", value: 700_400 }]);
+    expect(byMeter["frag-water"]).toMatchObject([{ obis: "8-0:1.0.0*255", value: 55 }]);
+    expect(byMeter["frag-five"]).toMatchObject([{ obis: "7-0:3.0.0*255", value: 77 }]);
+  });
+
+  test("timeout: the partial message is dropped and counted, its late fragment refused", async () => {
+    const storedBefore = stored.length;
+    const dropped = counters.partialMessagesDropped;
+    const a = fragments("f7", { access: 7, counter: 15, parts: 3, records: energy(700_500) });
+    await send([a[0], a[1]] as Uint8Array[]);
+    clock += 61_000;
+    await send([a[2] as Uint8Array]);
+    expect(counters.partialMessagesDropped).toBe(dropped + 1);
+    expect(logs.filter((l) => l.msg === "partial message dropped").at(-1)).toMatchObject({
+      meter: "frag-seven",
+      reason: "timeout",
+      fragments: 2,
+    });
+    expect(fragmentRefusals("timeout")).toHaveLength(1);
+    expect(stored).toHaveLength(storedBefore);
+    // The listener keeps serving: the next message comes through.
+    const b = fragments("f7", { access: 8, counter: 16, parts: 2, records: energy(700_600) });
+    await send(b);
+    expect(stored).toHaveLength(storedBefore + 1);
+    expect(lastStored()?.readings[0]).toMatchObject({ value: 700_600 });
+  });
+
+  test("a new first fragment supersedes the meter's unfinished message", async () => {
+    const dropped = counters.partialMessagesDropped;
+    const a = fragments("f7", { access: 9, counter: 17, parts: 3, records: energy(700_700) });
+    const b = fragments("f7", { access: 10, counter: 18, parts: 2, records: energy(700_800) });
+    await send([a[0], a[1], ...b] as Uint8Array[]);
+    expect(counters.partialMessagesDropped).toBe(dropped + 1);
+    expect(logs.filter((l) => l.msg === "partial message dropped").at(-1)).toMatchObject({
+      reason: "superseded",
+    });
+    expect(lastStored()?.readings[0]).toMatchObject({ value: 700_800 });
+  });
+
+  test("the whole message passes the single telegram's checks", async () => {
+    const storedBefore = stored.length;
+    const bad = counters.badTelegrams;
+    const downgrades = counters.downgrades;
+    const unknown = counters.unknownMeters;
+    // Wrong key: the MAC over the reassembled message fails.
+    await send(
+      fragments("f7", { access: 11, counter: 19, parts: 3, records: energy(1), useKey: key(99) }),
+    );
+    expect(refusals("authentication").at(-1)).toMatchObject({ meter: "frag-seven" });
+    // A mode 7 meter sending a fragmented mode 5 message is a downgrade.
+    await send(fragments("f7", { access: 12, security: 5, parts: 2, records: energy(2) }));
+    expect(counters.downgrades).toBe(downgrades + 1);
+    // A fragment from a meter that is not configured is not held.
+    const header = linkHeader({ manufacturer: "QQQ", id: "98989898", deviceType: 2 });
+    const stranger = fragmentedTelegrams({
+      security: 7,
+      key: key(9),
+      header,
+      accessNumber: 1,
+      messageCounter: 1,
+      records: Uint8Array.from(energy(3)),
+      fragments: 2,
+      format: "A",
+    });
+    await send(stranger);
+    expect(counters.unknownMeters).toBe(unknown + 2);
+    // Another device type than the meter's: refused before it is held.
+    await send([
+      fragments("f7", {
+        access: 13,
+        counter: 20,
+        deviceType: 0x07,
+        parts: 2,
+        records: volume(1),
+      })[0] as Uint8Array,
+    ]);
+    expect(refusals("identity").at(-1)).toMatchObject({ meter: "frag-seven" });
+    expect(counters.badTelegrams).toBe(bad + 2);
+    expect(stored).toHaveLength(storedBefore);
+    // Mode 5: records after the encrypted blocks are ignored, as in a single telegram.
+    await send(
+      fragments("f5", {
+        access: 2,
+        parts: 3,
+        records: volume(78_000),
+        trailer: volume(99_000_000),
+      }),
+    );
+    expect(lastStored()).toMatchObject({
+      meter: "frag-five",
+      readings: [{ obis: "7-0:3.0.0*255", value: 78 }],
+    });
+  });
+
+  test("property: shuffled, repeated, dropped and mutated fragments never crash the listener", async () => {
+    let counter = 100;
+    const streamOf = (n: number) => {
+      const m = fragments("fp", { access: n & 0xff, counter: n, parts: 3, records: energy(n) });
+      const w = fragments("fw", { access: n & 0xff, counter: n, parts: 2, records: volume(n) });
+      return [...m, ...w];
+    };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            pick: fc.nat(),
+            flip: fc.option(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), {
+              nil: undefined,
+            }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        async (picks) => {
+          counter += 2;
+          const pool = streamOf(counter - 1);
+          const batch = picks.map(({ pick, flip }) => {
+            const frame = Uint8Array.from(pool[pick % pool.length] as Uint8Array);
+            if (flip) {
+              const crcFree = decodeCrcFree(frame);
+              const i = 1 + (flip[0] % (crcFree.length - 1));
+              crcFree[i] = (crcFree[i] as number) ^ flip[1];
+              return toFormatA(crcFree);
+            }
+            return frame;
+          });
+          await send(batch);
+          // A good fragmented message afterwards is stored.
+          const storedBefore = stored.length;
+          await send(
+            fragments("fp", {
+              access: counter & 0xff,
+              counter,
+              parts: 3,
+              records: energy(counter),
+            }),
+          );
+          expect(stored).toHaveLength(storedBefore + 1);
+          expect(lastStored()).toMatchObject({
+            meter: "frag-property",
+            readings: [{ obis: "1-0:1.8.0*255", value: counter }],
+          });
+        },
+      ),
+      { numRuns: 40 },
     );
     expect(logs.some((l) => l.kind === "internal" || l.msg === "datagram handling failed")).toBe(
       false,

@@ -7,7 +7,8 @@
 //
 // Replay rules, per meter, in memory (a restart forgets them):
 // - a telegram whose CRC-free frame is identical to one of the last REPLAY_WINDOW accepted
-//   telegrams is a replay (this also catches a telegram re-framed from format A to B);
+//   frames is a replay (this also catches a telegram re-framed from format A to B); the frames
+//   of an accepted fragmented message count one by one, so a repeated fragment is a replay;
 // - mode 7: the AFL message counter must be greater than the last accepted one (the counter is
 //   covered by the MAC and the key derivation, so it cannot be forged);
 // - mode 5: the TPL access number must differ from the last accepted one. Mode 5 has no MAC:
@@ -24,11 +25,32 @@
 // one data point, not a register value.
 // Compact frames (CI 0x79/0x7B/0x73) are expanded with the record layouts of the same meter's
 // accepted full frames only, so that a refused or forged telegram cannot teach a layout.
+// Fragmented messages (AFL, EN 13757-7): a telegram that carries one fragment of a longer
+// message is held (counted in `fragments`) by an AflReassembler, per meter (manufacturer, id,
+// version, device type of the link layer), until the last fragment completes the message;
+// then the whole message goes through the same checks as a single telegram (meter, key,
+// downgrade, mode 7 MAC over the whole message and counter, device type) and its readings are
+// stored once. Before a fragment is held: the meter must be configured, the fragment must not
+// repeat a frame of an accepted telegram or message, a first fragment's mode 7 counter must be
+// new, and the link layer's device type and version must be the meter's. Fragments out of
+// order, repeated, with a gap, too many or too large, and the late fragments of a message that
+// timed out (FRAGMENT_TIMEOUT_MS after its first fragment) are refused and counted in
+// badTelegrams (kind "fragment"); partial messages given up unfinished (timed out, or
+// superseded by the meter's next first fragment) are logged and counted in
+// partialMessagesDropped. Fragments are not authenticated one by one: anyone can break or
+// supersede a partial message, never get one accepted that the MAC does not cover (mode 7).
 import { createHash } from "node:crypto";
 import type { Logger } from "@smgw/daemon";
 import type { Reading } from "@smgw/ipc";
 import {
+  type AflFragment,
+  AflFragmentError,
+  AflReassembler,
   type DataRecord,
+  type DecodedFrame,
+  type DroppedMessage,
+  decodeFrame,
+  decodeReassembled,
   decodeTelegram,
   FormatCache,
   formatSignature,
@@ -79,6 +101,10 @@ export interface WmbusCounters {
   replays: number;
   /** Telegrams whose readings the storage did not take (logged with the error). */
   storeFailures: number;
+  /** Telegrams holding one fragment of a longer message, held until the message is complete. */
+  fragments: number;
+  /** Partial messages given up unfinished: timed out, or superseded by a new first fragment. */
+  partialMessagesDropped: number;
 }
 
 export function newWmbusCounters(): WmbusCounters {
@@ -92,6 +118,8 @@ export function newWmbusCounters(): WmbusCounters {
     downgrades: 0,
     replays: 0,
     storeFailures: 0,
+    fragments: 0,
+    partialMessagesDropped: 0,
   };
 }
 
@@ -107,6 +135,8 @@ export interface WmbusRadioOptions {
   peers?: string[];
   /** The gateway's clock (tests replace it). */
   now?: () => Date;
+  /** A partial fragmented message is dropped this long after its first fragment. */
+  fragmentTimeoutMs?: number;
 }
 
 export interface WmbusRadio {
@@ -116,8 +146,12 @@ export interface WmbusRadio {
 
 /** Largest datagram taken as a telegram (a wM-Bus frame is at most 290 bytes in format A). */
 export const MAX_DATAGRAM_BYTES = 512;
-/** Accepted telegrams remembered per meter for the replay check. */
+/** Frames of accepted telegrams (and fragments) remembered per meter for the replay check. */
 export const REPLAY_WINDOW = 64;
+/** A partial fragmented message is dropped this many milliseconds after its first fragment. */
+export const FRAGMENT_TIMEOUT_MS = 60_000;
+/** The largest fragmented message taken (AFL.ML), in bytes. */
+export const MAX_MESSAGE_BYTES = 16 * 1024;
 /** An unknown meter is logged at most once per this many milliseconds (it is always counted). */
 const UNKNOWN_LOG_INTERVAL_MS = 60_000;
 /** Unknown meters (and peers) remembered for the log rate limit. */
@@ -361,6 +395,93 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
     return { log: true, suppressed: entry?.suppressed ?? 0 };
   };
 
+  const meterOfFragmentKey = (key: string): string | undefined => {
+    const [manufacturer = "", id = ""] = key.split(":");
+    return meters.get(meterKey(manufacturer, id))?.config.name;
+  };
+  // Fragments are held only for configured meters whose device type and version fit, so a
+  // meter normally has one reassembly key; twice the meters leaves room before that is pinned.
+  const reassembler = new AflReassembler({
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    maxMeters: Math.max(1, 2 * meters.size),
+    timeoutMs: o.fragmentTimeoutMs ?? FRAGMENT_TIMEOUT_MS,
+    onDrop: (d: DroppedMessage) => {
+      o.counters.partialMessagesDropped++;
+      o.log.warn("partial message dropped", {
+        meter: meterOfFragmentKey(d.key),
+        reason: d.reason,
+        fragments: d.fragments,
+        bytes: d.bytes,
+        messageLength: d.messageLength,
+      });
+    },
+  });
+
+  /** The device type must be the configured medium's and stay that of the accepted telegrams. */
+  const checkDeviceType = (state: MeterState, deviceType: number, version: number | null) => {
+    const cfg = state.config;
+    const meter = cfg.name;
+    const medium = MEDIUM_OF_DEVICE_TYPE.get(deviceType);
+    if (cfg.medium !== undefined && medium !== cfg.medium) {
+      throw new Refusal(
+        "badTelegrams",
+        "identity",
+        `device type 0x${hex2(deviceType)} (${medium ?? "no mapped medium"}), the meter is ` +
+          `configured as ${cfg.medium}`,
+        { meter },
+      );
+    }
+    if (
+      state.deviceType !== undefined &&
+      (state.deviceType !== deviceType || state.version !== version)
+    ) {
+      throw new Refusal(
+        "badTelegrams",
+        "identity",
+        `device type 0x${hex2(deviceType)} version ${version} differ from the meter's ` +
+          `earlier telegrams (0x${hex2(state.deviceType)} version ${state.version})`,
+        { meter },
+      );
+    }
+  };
+
+  /** A fragment of a configured meter: checked, then held until its message is complete. */
+  const holdFragment = (state: MeterState, fragment: AflFragment, frameHash: string) => {
+    const cfg = state.config;
+    const meter = cfg.name;
+    if (state.recentSet.has(frameHash)) {
+      throw new Refusal("replays", "replay", "identical to an accepted telegram", { meter });
+    }
+    // The first fragment carries the counter in clear: a stale one is refused at once (the MAC
+    // over the whole message proves a new one later).
+    const counter = fragment.afl.messageCounter;
+    if (
+      cfg.security === 7 &&
+      fragment.afl.fragmentId === 1 &&
+      counter !== undefined &&
+      state.lastCounter !== undefined &&
+      counter <= state.lastCounter
+    ) {
+      throw new Refusal(
+        "replays",
+        "replay",
+        `AFL message counter ${counter} not greater than the last accepted ${state.lastCounter}`,
+        { meter },
+      );
+    }
+    checkDeviceType(state, fragment.link.deviceType ?? -1, fragment.link.version);
+    try {
+      return reassembler.push(fragment, now().getTime());
+    } catch (e) {
+      if (!(e instanceof AflFragmentError)) throw e;
+      throw new Refusal("badTelegrams", "fragment", e.message, {
+        meter,
+        fragment: e.reason,
+        ...(e.dropped ? { droppedFragments: e.dropped.fragments } : {}),
+      });
+    }
+  };
+
   const examine = (raw: Uint8Array, truncatedByKernel: boolean) => {
     if (truncatedByKernel || raw.length > MAX_DATAGRAM_BYTES) {
       throw new Refusal(
@@ -420,16 +541,28 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
 
     // Compact frames are expanded only with layouts of this meter's accepted telegrams.
     const formats = new StagedFormatCache(state.formats);
-    let telegram: Telegram;
+    let decoded: DecodedFrame;
     try {
-      telegram = decodeTelegram(raw, { key: cfg.key, formatCache: formats });
+      decoded = decodeFrame(raw, { key: cfg.key, formatCache: formats });
     } catch (e) {
-      if (!(e instanceof WmbusError)) throw e;
-      const hint =
-        (e.kind === "decryption" || e.kind === "authentication") && !e.message.includes("wrong key")
-          ? " (wrong key?)"
-          : "";
-      throw new Refusal("badTelegrams", e.kind, `${e.message}${hint}`, { meter });
+      throw decodeRefusal(e, meter);
+    }
+    const frameHash = sha256(frame.body);
+    let telegram: Telegram;
+    /** The frames this telegram (or message) came in, for the replay check. */
+    let hashes: string[];
+    if (decoded.kind === "fragment") {
+      const step = holdFragment(state, decoded.fragment, frameHash);
+      if (step.status === "held") return { held: true as const, state, step };
+      try {
+        telegram = decodeReassembled(step.message, { key: cfg.key, formatCache: formats });
+      } catch (e) {
+        throw decodeRefusal(e, meter);
+      }
+      hashes = step.message.parts.map((part) => sha256(part.frame));
+    } else {
+      telegram = decoded.telegram;
+      hashes = [frameHash];
     }
     const full = identityOf(telegram);
     if (!full || full.manufacturer !== who.manufacturer || full.id !== who.id) {
@@ -468,32 +601,10 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
 
     // The device type decides the registers; in mode 7 it is not under the MAC, so pin it.
     const deviceType = full.deviceType ?? -1;
-    const medium = MEDIUM_OF_DEVICE_TYPE.get(deviceType);
-    if (cfg.medium !== undefined && medium !== cfg.medium) {
-      throw new Refusal(
-        "badTelegrams",
-        "identity",
-        `device type 0x${hex2(deviceType)} (${medium ?? "no mapped medium"}), the meter is ` +
-          `configured as ${cfg.medium}`,
-        { meter },
-      );
-    }
-    if (
-      state.deviceType !== undefined &&
-      (state.deviceType !== deviceType || state.version !== full.version)
-    ) {
-      throw new Refusal(
-        "badTelegrams",
-        "identity",
-        `device type 0x${hex2(deviceType)} version ${full.version} differ from the meter's ` +
-          `earlier telegrams (0x${hex2(state.deviceType)} version ${state.version})`,
-        { meter },
-      );
-    }
+    checkDeviceType(state, deviceType, full.version);
 
     // Replays.
-    const hash = createHash("sha256").update(frame.body).digest("hex");
-    if (state.recentSet.has(hash)) {
+    if (hashes.some((hash) => state.recentSet.has(hash))) {
       throw new Refusal("replays", "replay", "identical to an accepted telegram", { meter });
     }
     if (mode === 7 && state.lastCounter !== undefined && (counter ?? 0) <= state.lastCounter) {
@@ -517,9 +628,12 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
     // Accepted: keep the replay state.
     state.lastAccessNumber = accessNumber;
     if (counter !== undefined) state.lastCounter = counter;
-    state.recent.push(hash);
-    state.recentSet.add(hash);
-    if (state.recent.length > REPLAY_WINDOW) state.recentSet.delete(state.recent.shift() as string);
+    for (const hash of hashes) {
+      state.recent.push(hash);
+      state.recentSet.add(hash);
+      if (state.recent.length > REPLAY_WINDOW)
+        state.recentSet.delete(state.recent.shift() as string);
+    }
     state.deviceType = deviceType;
     state.version = full.version;
     for (const layout of formats.learned) state.formats.remember(layout);
@@ -534,7 +648,7 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
       outside = telegram.records.length - records.length;
     }
     const { entries, ignored } = entriesFromRecords(records, deviceType, tpl.status ?? 0);
-    return { state, telegram, entries, ignored, outside };
+    return { held: false as const, state, telegram, entries, ignored, outside };
   };
 
   const storeReadings = async (state: MeterState, entries: MeterEntry[], capturedAt: string) => {
@@ -584,6 +698,8 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
       if (log) o.log.warn("datagram from an unknown LMN address dropped", { from, suppressed });
       return;
     }
+    // Partial messages that timed out are dropped (and counted) as time goes by.
+    reassembler.expire(now().getTime());
     let result: ReturnType<typeof examine>;
     try {
       result = examine(raw, truncatedByKernel);
@@ -603,6 +719,17 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
       o.log.warn("telegram refused", { from, ...r.fields, kind: r.kind, reason: r.reason });
       return;
     }
+    if (result.held) {
+      o.counters.fragments++;
+      const step = result.step;
+      o.log.debug("fragment held", {
+        meter: result.state.config.name,
+        fragmentId: step.fragmentId,
+        bytes: step.bytes,
+        messageLength: step.messageLength,
+      });
+      return;
+    }
     const { state, telegram, entries, ignored, outside } = result;
     const meter = state.config.name;
     o.counters.telegrams++;
@@ -615,6 +742,7 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
       meter,
       accessNumber: telegram.transport.accessNumber,
       messageCounter: telegram.afl?.messageCounter,
+      ...(telegram.fragments ? { fragments: telegram.fragments } : {}),
       readings: entries.length,
       ignored,
     });
@@ -664,6 +792,20 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
     port: socket.port,
     stop: () => socket.close(),
   };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A decoder refusal of a configured meter's telegram. */
+function decodeRefusal(e: unknown, meter: string): Refusal {
+  if (!(e instanceof WmbusError)) throw e;
+  const hint =
+    (e.kind === "decryption" || e.kind === "authentication") && !e.message.includes("wrong key")
+      ? " (wrong key?)"
+      : "";
+  return new Refusal("badTelegrams", e.kind, `${e.message}${hint}`, { meter });
 }
 
 /** IPv4 addresses may arrive IPv4-mapped on a dual-stack socket. */
