@@ -135,6 +135,8 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
     ]);
   });
 
+  // wmbus-3 (heat, mode 7) sends every message in two AFL fragments (host mode's choice), so its
+  // readings show the radio's reassembly at work.
   test("eight meters, SML and wireless M-Bus (OMS mode 5 and 7), deliver readings", async () => {
     const counts = await waitFor("readings of all eight meters", () => {
       const all: Record<string, number> = {};

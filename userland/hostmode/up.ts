@@ -293,6 +293,8 @@ function startPeers(
           String(radio.port),
           "--interval",
           String(o.meterIntervalMs),
+          // The heat meter sends each message in two AFL fragments, as long OMS messages come.
+          ...(c.medium === "heat" ? ["--fragments", "2"] : []),
         ],
         `simulated wireless M-Bus meter ${e.name} (${c.manufacturer}${c.id}, mode ${c.security}) from ${e.addresses[0]}`,
       );

@@ -277,3 +277,39 @@ describe("sim meters against the radio over loopback", () => {
     ).rejects.toThrow("32 hex digits");
   });
 });
+
+describe("simulated meter: fragmented messages", () => {
+  test("--fragments 3: the radio reassembles the message and stores it once", async () => {
+    const key = new Uint8Array(16).fill(0x21);
+    const stored: { meter: string; readings: Reading[] }[] = [];
+    const counters = newWmbusCounters();
+    const radio = await startWmbusRadio({
+      hostname: "127.0.0.1",
+      port: 0,
+      meters: [{ name: "heat-1", manufacturer: "XSM", id: "40000001", security: 7, key }],
+      store: async (meter, readings) => {
+        stored.push({ meter, readings });
+      },
+      log: createLogger("meter", { level: "error", write: () => {} }),
+      counters,
+    });
+    const sim = await startWmbusSimMeter({
+      target: { hostname: "127.0.0.1", port: radio.port },
+      bind: "127.0.0.1",
+      manufacturer: "XSM",
+      id: "40000001",
+      deviceType: "heat",
+      security: 7,
+      key,
+      intervalMs: 50,
+      fragments: 3,
+      count: 2,
+    });
+    for (let i = 0; i < 100 && stored.length < 2; i++) await Bun.sleep(20);
+    sim.stop();
+    radio.stop();
+    expect(stored.map((s) => s.meter)).toEqual(["heat-1", "heat-1"]);
+    expect(stored[0]?.readings.map((r) => r.obis)).toContain("6-0:1.0.0*255");
+    expect(counters.fragments).toBe(4);
+  });
+});

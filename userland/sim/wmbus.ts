@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
+  fragmentedTelegrams,
   linkHeader,
   mode5Payload,
   mode7Payload,
@@ -47,6 +48,8 @@ export interface SimTelegramState {
   /** TPL status byte. */
   status?: number;
   format: "A" | "B";
+  /** Send each message as this many AFL fragments (EN 13757-7); 1 or absent: one telegram. */
+  fragments?: number;
 }
 
 const INT32_MAX = 0x7fffffff;
@@ -85,15 +88,35 @@ export function simRecords(s: SimTelegramState): Uint8Array {
   return Uint8Array.from(out);
 }
 
-/** One telegram of the simulated meter: the raw frame with its CRCs. */
-export function buildSimTelegram(s: SimTelegramState): Uint8Array {
-  const header = linkHeader({
+/** The telegrams of one message: one, or its AFL fragments in order. */
+export function buildSimTelegrams(s: SimTelegramState): Uint8Array[] {
+  if ((s.fragments ?? 1) <= 1) return [buildSimTelegram(s)];
+  return fragmentedTelegrams({
+    security: s.security,
+    key: s.key,
+    header: simHeader(s),
+    accessNumber: s.accessNumber & 0xff,
+    messageCounter: s.messageCounter >>> 0,
+    records: simRecords(s),
+    status: s.status ?? 0,
+    fragments: s.fragments ?? 1,
+    format: s.format,
+  });
+}
+
+function simHeader(s: SimTelegramState): Uint8Array {
+  return linkHeader({
     c: 0x44, // SND-NR
     manufacturer: s.manufacturer,
     id: s.id,
     version: s.version,
     deviceType: SIM_DEVICE_TYPES[s.deviceType],
   });
+}
+
+/** One telegram of the simulated meter: the raw frame with its CRCs. */
+export function buildSimTelegram(s: SimTelegramState): Uint8Array {
+  const header = simHeader(s);
   const records = simRecords(s);
   const access = s.accessNumber & 0xff;
   const payload =
@@ -120,6 +143,8 @@ export interface WmbusSimOptions {
   /** Rise of the register per hour: Wh (electricity, heat) or m³ (water, gas). */
   ratePerHour?: number;
   format?: "A" | "B";
+  /** Send each message as this many AFL fragments (1 or absent: one telegram). */
+  fragments?: number;
   /** Stop after this many telegrams (0 or absent: until stopped). */
   count?: number;
   /** Called when the last of `count` telegrams has been sent. */
@@ -159,6 +184,7 @@ export async function startWmbusSimMeter(o: WmbusSimOptions): Promise<WmbusSim> 
     messageCounter: Math.floor((Date.now() - Date.UTC(2020, 0, 1)) / 1000),
     register: start,
     format: o.format ?? "A",
+    ...(o.fragments ? { fragments: o.fragments } : {}),
   };
   let sent = 0;
   let stopped = false;
@@ -169,9 +195,11 @@ export async function startWmbusSimMeter(o: WmbusSimOptions): Promise<WmbusSim> 
     state.register = start + (rate * (now - startedAt)) / 3_600_000;
     if (o.deviceType === "electricity") state.powerW = rate; // Wh per hour = W
     state.meterTime = new Date(now);
-    const telegram = buildSimTelegram(state);
     try {
-      if (socket.send(telegram, o.target.port, o.target.hostname)) sent++;
+      const telegrams = buildSimTelegrams(state);
+      let all = true;
+      for (const t of telegrams) all = socket.send(t, o.target.port, o.target.hostname) && all;
+      if (all) sent++;
     } catch (e) {
       process.stderr.write(`sim-wmbus ${o.manufacturer} ${o.id}: ${(e as Error).message}\n`);
     }
@@ -200,7 +228,7 @@ export class WmbusSimUsageError extends Error {
 export const WMBUS_SIM_USAGE = `smgw sim wmbus --manufacturer ABC --id 12345678 --medium electricity|water|heat|gas
     --security 5|7 (--key HEX | --key-file FILE) --gateway ADDR --port PORT
     [--source ADDR] [--interval MS] [--count N] [--format A|B] [--version N]
-    [--start VALUE] [--rate PER_HOUR]`;
+    [--start VALUE] [--rate PER_HOUR] [--fragments N]`;
 
 /**
  * `smgw sim wmbus …` (argv without "sim wmbus"): runs until `--count` telegrams are sent, or
@@ -229,6 +257,7 @@ export async function runWmbusSimCli(argv: string[]): Promise<number> {
         version: { type: "string", default: "1" },
         start: { type: "string" },
         rate: { type: "string" },
+        fragments: { type: "string", default: "1" },
       },
     }).values;
   } catch (e) {
@@ -273,6 +302,9 @@ export async function runWmbusSimCli(argv: string[]): Promise<number> {
     if (!Number.isFinite(n) || n < 0) throw new WmbusSimUsageError(`--${k} must be a number ≥ 0`);
     return n;
   };
+  const fragments = Number(values.fragments);
+  if (!Number.isInteger(fragments) || fragments < 1 || fragments > 16)
+    throw new WmbusSimUsageError("--fragments must be 1 to 16");
   const startValue = number("start");
   const ratePerHour = number("rate");
 
@@ -293,6 +325,7 @@ export async function runWmbusSimCli(argv: string[]): Promise<number> {
     ...(startValue !== undefined ? { startValue } : {}),
     ...(ratePerHour !== undefined ? { ratePerHour } : {}),
     format,
+    fragments,
     count,
     onDone: () => finish(),
   });

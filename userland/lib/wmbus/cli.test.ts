@@ -2,7 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { runDecode } from "./cli.ts";
 import { formatSignature } from "./compact.ts";
 import { crc16En13757 } from "./crc.ts";
-import { linkHeader, mode5Payload, toFormatA, wirelessFrame } from "./frame-builder.ts";
+import {
+  fragmentedTelegrams,
+  linkHeader,
+  mode5Payload,
+  toFormatA,
+  wirelessFrame,
+} from "./frame-builder.ts";
 import { hexToBytes, toHex } from "./hex.ts";
 import { parseRecords } from "./records.ts";
 
@@ -129,5 +135,40 @@ describe("smgw lmn decode", () => {
 
   test("--key=HEX form", () => {
     expect(runDecode([`--key=${keyHex}`, encrypted]).exitCode).toBe(0);
+  });
+});
+
+describe("smgw lmn decode: fragmented messages", () => {
+  const fragments = fragmentedTelegrams({
+    security: 7,
+    key: hexToBytes(keyHex),
+    header,
+    accessNumber: 5,
+    messageCounter: 42,
+    records,
+    fragments: 3,
+    format: "A",
+  }).map(toHex);
+
+  test("the fragments in order: two held, then the whole message decoded", () => {
+    const result = runDecode(["--key", keyHex, ...fragments]);
+    expect(result.exitCode).toBe(0);
+    const out = lines(result.output);
+    expect(out).toHaveLength(3);
+    expect(out[0]).toMatchObject({
+      fragment: { manufacturer: "KAM", id: "87654321", fragmentId: 1, held: 1 },
+    });
+    expect(out[1]).toMatchObject({ fragment: { held: 2 } });
+    expect(out[2]).toMatchObject({ manufacturer: "KAM", securityMode: 7 });
+    expect(((out[2]?.records ?? []) as { value: number }[]).map((r) => r.value)).toContain(1234);
+  });
+
+  test("out of order or with a fragment missing: a fragment error, exit code 1", () => {
+    const reordered = runDecode(["--key", keyHex, fragments[1] ?? "", fragments[0] ?? ""]);
+    expect(reordered.exitCode).toBe(1);
+    expect(lines(reordered.output)[0]).toMatchObject({ error: { kind: "fragment" } });
+    const gap = runDecode(["--key", keyHex, fragments[0] ?? "", fragments[2] ?? ""]);
+    expect(gap.exitCode).toBe(1);
+    expect(lines(gap.output)[1]).toMatchObject({ error: { kind: "fragment" } });
   });
 });

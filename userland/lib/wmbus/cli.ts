@@ -1,14 +1,17 @@
 import { FormatCache } from "./compact.ts";
-import { decodeTelegramHex } from "./decode.ts";
+import { decodeFrame, decodeReassembled } from "./decode.ts";
 import { WmbusError } from "./errors.ts";
-import { hexToBytes } from "./hex.ts";
+import { hexToBytes, parseHex } from "./hex.ts";
+import { AflReassembler } from "./reassembly.ts";
 import type { Telegram, TelegramHeaders } from "./types.ts";
 
 export const USAGE = `Usage: smgw lmn decode [--key HEX] HEX...
 
 Decodes wireless M-Bus / OMS telegrams (format A or B, with or without the data link
 CRCs) and wired M-Bus long frames (68 L L 68 ... 16). Each HEX argument is one telegram.
-They are decoded in order, so a compact frame can follow the full frame it refers to.
+They are decoded in order, so a compact frame can follow the full frame it refers to, and
+the fragments of a fragmented message (AFL) are reassembled: each fragment but the last
+prints {"fragment":{...}}, the last one the whole message.
 
 Options:
   --key HEX    AES-128 key of the meter, 32 hex digits (security modes 5, 7, ELL)
@@ -50,11 +53,38 @@ export function runDecode(argv: string[]): CliResult {
   if (telegrams.length === 0) return usageError("no telegram given");
 
   const cache = new FormatCache();
+  const reassembler = new AflReassembler();
+  const options = { ...(key ? { key } : {}), formatCache: cache };
   const lines: string[] = [];
   let failed = false;
-  for (const text of telegrams) {
+  for (const [i, text] of telegrams.entries()) {
     try {
-      const telegram = decodeTelegramHex(text, { ...(key ? { key } : {}), formatCache: cache });
+      const { bytes, droppedTrailingNibble } = parseHex(text, { allowTrailingNibble: true });
+      const frame = decodeFrame(bytes, options);
+      let telegram: Telegram;
+      if (frame.kind === "telegram") {
+        telegram = frame.telegram;
+      } else {
+        // The arguments' order stands in for the time they were received.
+        const r = reassembler.push(frame.fragment, i);
+        if (r.status === "held") {
+          lines.push(
+            JSON.stringify({
+              fragment: {
+                ...headerFields({ link: frame.fragment.link }),
+                fragmentId: r.fragmentId,
+                held: r.fragments,
+                bytes: r.bytes,
+                messageLength: r.messageLength,
+              },
+            }),
+          );
+          continue;
+        }
+        telegram = decodeReassembled(r.message, options);
+      }
+      if (droppedTrailingNibble)
+        telegram.warnings.push("odd number of hex digits: last half byte ignored");
       lines.push(JSON.stringify(summarize(telegram)));
     } catch (error) {
       failed = true;
