@@ -55,11 +55,8 @@ export type CloseListener = (error: TlsError | undefined) => void;
 
 type ChannelState = "handshake" | "open" | "closing" | "closed";
 
-// Sessions run one at a time on this thread; the buffer holds ciphertext only until the
-// socket.write right after it is filled.
+// Plaintext encrypted per SSL_write before the ciphertext goes to the socket.
 const WRITE_CHUNK = 256 * 1024;
-// Room for the ciphertext of one chunk: 16 records with header, nonce and tag each.
-const writeScratch = Buffer.allocUnsafe(WRITE_CHUNK + 16 * 1024);
 const CLOSE_GRACE_MS = 2000;
 
 /** A TLS connection after a successful handshake: send, receive, close. */
@@ -127,7 +124,7 @@ export class TlsChannel {
 
   /** Ciphertext bytes waiting for the socket to drain. */
   get bufferedAmount(): number {
-    return this.#queued;
+    return this.#unsent();
   }
 
   get isOpen(): boolean {
@@ -151,6 +148,9 @@ export class TlsChannel {
     return this.#session.hold(() => {
       for (let offset = 0; offset < bytes.length; offset += WRITE_CHUNK) {
         const end = Math.min(bytes.length, offset + WRITE_CHUNK);
+        // Ciphertext the socket has not taken yet leaves the write BIO first: OpenSSL would
+        // otherwise move it to the front of the BIO's buffer for every record it adds.
+        if (this.#session.pendingOutput() > 0) this.#queueSessionOutput();
         try {
           this.#session.write(
             offset === 0 && end === bytes.length ? bytes : bytes.subarray(offset, end),
@@ -161,7 +161,7 @@ export class TlsChannel {
         }
         this.#flush();
       }
-      return this.#queued === 0;
+      return this.#unsent() === 0;
     });
   }
 
@@ -216,7 +216,7 @@ export class TlsChannel {
       this.#session.close();
       this.#flush();
     });
-    if (this.#queued === 0) this.#finish(undefined);
+    if (this.#unsent() === 0) this.#finish(undefined);
     else {
       this.#timer = setTimeout(() => this.#finish(undefined), CLOSE_GRACE_MS);
     }
@@ -253,7 +253,7 @@ export class TlsChannel {
   handleDrain(): void {
     this.#session.hold(() => {
       this.#flush();
-      if (this.#queued > 0) return;
+      if (this.#unsent() > 0) return;
       if (this.#state === "closing") {
         this.#finish(undefined);
         return;
@@ -334,26 +334,25 @@ export class TlsChannel {
       this.#queued -= n;
       if (n < head.length) {
         this.#outQueue[0] = head.subarray(n);
-        this.#queueSessionOutput();
         return;
       }
       this.#outQueue.shift();
     }
-    for (;;) {
-      const length = this.#session.readOutput(writeScratch);
-      if (length === 0) return;
-      const n = socket.write(writeScratch, 0, length);
-      if (n < 0) {
-        this.#discardOutput();
-        return;
-      }
-      if (n < length) {
-        this.#outQueue.push(Buffer.from(writeScratch.subarray(n, length)));
-        this.#queued += length - n;
-        this.#queueSessionOutput();
-        return;
-      }
+    // The socket copies the ciphertext straight out of OpenSSL's write BIO; what it does not
+    // take stays there until "drain".
+    const output = this.#session.peekOutput();
+    if (!output) return;
+    const n = socket.write(output);
+    if (n < 0) {
+      this.#discardOutput();
+      return;
     }
+    this.#session.consumeOutput(n);
+  }
+
+  /** Ciphertext not yet taken by the socket: queued copies and what waits in the write BIO. */
+  #unsent(): number {
+    return this.#queued + this.#session.pendingOutput();
   }
 
   #queueSessionOutput(): void {

@@ -4,6 +4,7 @@
 
 import type { Pointer } from "bun:ffi";
 import { existsSync } from "node:fs";
+import { loadCrlFile } from "./crl.ts";
 import { TlsError } from "./errors.ts";
 import {
   cString,
@@ -189,9 +190,12 @@ function configure(ctx: Pointer, o: TlsContextOptions): void {
   const crls = list(o.crl);
   for (const file of crls) {
     requireFile(file, "CRL file");
-    // A PEM file given as verify location may hold CRLs; they go into the same X509_STORE.
-    if (l.SSL_CTX_load_verify_locations(ctx, cString(file), null) !== 1)
-      fail(`CRL file ${file} not usable`);
+    // Into the same X509_STORE, each CRL's signature checked once per issuer key (crl.ts).
+    const loaded = loadCrlFile(ctx, file);
+    if (loaded < 0) fail(`CRL file ${file} not usable`);
+    if (loaded === 0) {
+      throw new TlsError("config", `CRL file ${file} not usable: no certificate or crl found`);
+    }
   }
   if (crls.length > 0) {
     l.X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);

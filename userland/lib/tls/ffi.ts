@@ -14,6 +14,8 @@ const cryptoSymbols = {
   ERR_get_error: { args: [], returns: u64 },
   ERR_peek_error: { args: [], returns: u64 },
   ERR_clear_error: { args: [], returns: voidType },
+  ERR_set_mark: { args: [], returns: i32 },
+  ERR_pop_to_mark: { args: [], returns: i32 },
   ERR_error_string_n: { args: [u64, ptr, u64], returns: voidType },
   ERR_reason_error_string: { args: [u64], returns: cstring },
   BIO_s_mem: { args: [], returns: ptr },
@@ -58,6 +60,29 @@ const cryptoSymbols = {
   EVP_PKEY_new: { args: [], returns: ptr },
   EVP_PKEY_assign: { args: [ptr, i32, ptr], returns: i32 },
   ECDSA_size: { args: [ptr], returns: i32 },
+  // CRLs whose signature is verified once per issuer key (crl.ts).
+  BIO_new_file: { args: [ptr, ptr], returns: ptr },
+  PEM_X509_INFO_read_bio: { args: [ptr, ptr, ptr, ptr], returns: ptr },
+  X509_INFO_free: { args: [ptr], returns: voidType },
+  OPENSSL_sk_num: { args: [ptr], returns: i32 },
+  OPENSSL_sk_value: { args: [ptr, i32], returns: ptr },
+  OPENSSL_sk_free: { args: [ptr], returns: voidType },
+  X509_STORE_add_cert: { args: [ptr, ptr], returns: i32 },
+  X509_STORE_add_crl: { args: [ptr, ptr], returns: i32 },
+  X509_CRL_METHOD_new: { args: [ptr, ptr, ptr, ptr], returns: ptr },
+  X509_CRL_set_default_method: { args: [ptr], returns: voidType },
+  X509_CRL_dup: { args: [ptr], returns: ptr },
+  X509_CRL_free: { args: [ptr], returns: voidType },
+  X509_CRL_up_ref: { args: [ptr], returns: i32 },
+  X509_CRL_verify: { args: [ptr, ptr], returns: i32 },
+  X509_CRL_get0_by_serial: { args: [ptr, ptr, ptr], returns: i32 },
+  X509_CRL_get_issuer: { args: [ptr], returns: ptr },
+  X509_CRL_get_REVOKED: { args: [ptr], returns: ptr },
+  X509_REVOKED_new: { args: [], returns: ptr },
+  X509_REVOKED_get_ext_by_NID: { args: [ptr, i32, i32], returns: i32 },
+  X509_NAME_cmp: { args: [ptr, ptr], returns: i32 },
+  EVP_PKEY_get_octet_string_param: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
+  EVP_PKEY_get_group_name: { args: [ptr, ptr, u64, ptr], returns: i32 },
 } as const;
 
 const sslSymbols = {
@@ -75,6 +100,7 @@ const sslSymbols = {
   SSL_CTX_load_verify_locations: { args: [ptr, ptr, ptr], returns: i32 },
   SSL_CTX_set_verify: { args: [ptr, i32, ptr], returns: voidType },
   SSL_CTX_get0_param: { args: [ptr], returns: ptr },
+  SSL_CTX_get_cert_store: { args: [ptr], returns: ptr },
   SSL_CTX_set_timeout: { args: [ptr, i64], returns: i64 },
   SSL_CTX_set_num_tickets: { args: [ptr, u64], returns: i32 },
   SSL_new: { args: [ptr], returns: ptr },
@@ -144,6 +170,11 @@ export const SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
 export const SSL_CTRL_SET_MAX_PROTO_VERSION = 124;
 export const SSL_CTRL_GET_NEGOTIATED_GROUP = 134;
 export const BIO_C_SET_BUF_MEM_EOF_RETURN = 130;
+export const BIO_CTRL_INFO = 3;
+export const BIO_C_SET_BUF_MEM = 114;
+export const BIO_C_FILE_SEEK = 128;
+export const BIO_C_FILE_TELL = 133;
+export const BIO_NOCLOSE = 0;
 
 export const TLS1_VERSION = 0x0301;
 export const TLS1_1_VERSION = 0x0302;
@@ -175,10 +206,13 @@ export const EVP_PKEY_EC = 408;
 const OPENSSL_VERSION_TEXT = 0;
 
 /** Native objects whose allocations and frees are counted. */
-export type NativeKind = "SSL_CTX" | "SSL" | "BIO" | "X509" | "EVP_PKEY";
+export type NativeKind = "SSL_CTX" | "SSL" | "BIO" | "X509" | "X509_CRL" | "EVP_PKEY";
 
-const allocated: Record<NativeKind, number> = { SSL_CTX: 0, SSL: 0, BIO: 0, X509: 0, EVP_PKEY: 0 };
-const freed: Record<NativeKind, number> = { SSL_CTX: 0, SSL: 0, BIO: 0, X509: 0, EVP_PKEY: 0 };
+function zeroCounts(): Record<NativeKind, number> {
+  return { SSL_CTX: 0, SSL: 0, BIO: 0, X509: 0, X509_CRL: 0, EVP_PKEY: 0 };
+}
+const allocated = zeroCounts();
+const freed = zeroCounts();
 
 /** How many native objects of each kind were created and released so far in this process. */
 export function nativeCounts(): {
@@ -193,6 +227,10 @@ export function nativeCounts(): {
 
 export function countAllocation(kind: NativeKind): void {
   allocated[kind]++;
+}
+
+export function countFree(kind: NativeKind): void {
+  freed[kind]++;
 }
 
 export function newSslCtx(): Pointer | null {

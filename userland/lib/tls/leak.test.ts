@@ -62,7 +62,7 @@ test(`${HANDSHAKES} sequential in-memory handshakes: frees equal allocations, RS
       `RSS ${rssBefore.toFixed(1)} -> ${rssAfter.toFixed(1)} MB`,
   );
   expect(grown).toBeLessThan(RSS_BOUND_MB);
-  for (const kind of ["SSL_CTX", "SSL", "BIO", "X509", "EVP_PKEY"] as const) {
+  for (const kind of ["SSL_CTX", "SSL", "BIO", "X509", "X509_CRL", "EVP_PKEY"] as const) {
     expect(end.allocated[kind] - start.allocated[kind]).toBe(end.freed[kind] - start.freed[kind]);
   }
   expect(end.allocated.SSL - start.allocated.SSL).toBe(2 * (HANDSHAKES + WARM_UP));
@@ -100,4 +100,9 @@ test("300 connections over loopback channels leave no native object behind", asy
   const end = nativeCounts();
   expect(end.live).toBe(start.live);
   expect(end.allocated.SSL - start.allocated.SSL).toBe(600);
+  // Both contexts held the CRL bundle; each CRL's reference copy left with its context.
+  expect(end.allocated.X509_CRL - start.allocated.X509_CRL).toBeGreaterThan(0);
+  expect(end.freed.X509_CRL - start.freed.X509_CRL).toBe(
+    end.allocated.X509_CRL - start.allocated.X509_CRL,
+  );
 }, 120_000);

@@ -1,11 +1,19 @@
 // One TLS session as a state machine over two memory BIOs: ciphertext from the network goes in
-// with receive(), ciphertext for the network comes out with readOutput(). No I/O and no callbacks
-// happen in here, so the caller decides when bytes move and when events run.
-import { type Pointer, ptr } from "bun:ffi";
+// with receive(), ciphertext for the network comes out with peekOutput()/consumeOutput() (in
+// place) or readOutput()/takeOutput() (copied). No I/O and no callbacks into user code happen in
+// here, so the caller decides when bytes move and when events run. Received ciphertext is read by
+// OpenSSL where it lies, and outgoing ciphertext can be written to a socket from where OpenSSL
+// put it: no copies on the way in or out besides OpenSSL's own.
+import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import type { TlsContext } from "./context.ts";
 import { TlsError } from "./errors.ts";
 import {
+  BIO_C_FILE_SEEK,
+  BIO_C_FILE_TELL,
+  BIO_C_SET_BUF_MEM,
   BIO_C_SET_BUF_MEM_EOF_RETURN,
+  BIO_CTRL_INFO,
+  BIO_NOCLOSE,
   cString,
   drainBio,
   freeBio,
@@ -82,6 +90,11 @@ export interface ReceiveResult {
 const readScratch: Buffer = Buffer.allocUnsafe(64 * 1024);
 /** Room for one partial TLS record held inside OpenSSL (16 KiB plaintext and its overhead). */
 const RECORD_SLACK = 17 * 1024;
+/** Out-parameter for BIO_get_mem_data. */
+const outputPointer = new BigUint64Array(1);
+/** OpenSSL's BUF_MEM (openssl/buffer.h): size_t length; char *data; size_t max; unsigned long flags. */
+const BUF_MEM_SIZE = 32;
+const EMPTY = new Uint8Array(0);
 
 export function normalizeFingerprint(text: string): string {
   return text.replace(/[\s:]/g, "").toLowerCase();
@@ -137,6 +150,14 @@ export class TlsSession {
   #peer: PeerInfo | undefined;
   #depth = 0;
   #freePending = false;
+  // The read BIO reads received ciphertext where it lies (BIO_set_mem_buf over this BUF_MEM)
+  // instead of a copy; between receive() calls it points at nothing, or at #leftover.
+  #inputMemory = new ArrayBuffer(BUF_MEM_SIZE);
+  #input = new DataView(this.#inputMemory);
+  #leftover: Buffer | null = null;
+  // A view over the write BIO's buffer (see peekOutput) and where that buffer starts.
+  #outputView: Uint8Array | null = null;
+  #outputBase = 0;
 
   constructor(context: TlsContext, options: SessionOptions = {}) {
     const l = lib();
@@ -159,6 +180,9 @@ export class TlsSession {
     }
     // An empty read BIO means "wait for more", not end of stream.
     l.BIO_ctrl(rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, -1, null);
+    // From now on the read BIO's buffer is ours (BIO_NOCLOSE): OpenSSL frees its own one here
+    // and never frees or grows ours (nothing writes into a read BIO).
+    l.BIO_ctrl(rbio, BIO_C_SET_BUF_MEM, BIO_NOCLOSE, ptr(this.#inputMemory));
     l.SSL_set_bio(ssl, rbio, wbio);
     this.#ssl = ssl;
     this.#rbio = rbio;
@@ -214,23 +238,27 @@ export class TlsSession {
     const result: ReceiveResult = { data: null, peerClosed: false };
     const ssl = this.#ssl;
     if (!ssl || (this.#state !== "handshake" && this.#state !== "open")) return result;
-    if (ciphertext.length > 0) {
-      const written = lib().BIO_write(this.#rbio, ciphertext, ciphertext.length);
-      if (written !== ciphertext.length) {
-        return this.#fail(result, new TlsError("protocol", "memory BIO refused received bytes"));
-      }
+    let input = ciphertext;
+    if (this.#leftover) {
+      input = ciphertext.length > 0 ? Buffer.concat([this.#leftover, ciphertext]) : this.#leftover;
+      this.#leftover = null;
     }
-    if (this.#state === "handshake") {
-      const step = this.#handshake();
-      if (step.error) {
-        result.error = step.error;
-        return result;
+    this.#pointInputAt(input);
+    try {
+      if (this.#state === "handshake") {
+        const step = this.#handshake();
+        if (step.error) {
+          result.error = step.error;
+          return result;
+        }
+        if (!step.done) return result;
+        result.established = step.peer;
       }
-      if (!step.done) return result;
-      result.established = step.peer;
+      this.#readData(ssl, result);
+      return result;
+    } finally {
+      this.#releaseInput(input);
     }
-    this.#readData(ssl, result);
-    return result;
   }
 
   /** Encrypts all of `plaintext` into the output. */
@@ -259,6 +287,41 @@ export class TlsSession {
   pendingOutput(): number {
     if (!this.#ssl) return 0;
     return Number(lib().BIO_ctrl_pending(this.#wbio));
+  }
+
+  /**
+   * The pending ciphertext where OpenSSL holds it, without a copy; null when there is none.
+   * Valid only until the next call into this session: hand it to a synchronous write, then
+   * consumeOutput() what was taken.
+   */
+  peekOutput(): Uint8Array | null {
+    if (!this.#ssl) return null;
+    const l = lib();
+    const length = Number(l.BIO_ctrl(this.#wbio, BIO_CTRL_INFO, 0, outputPointer));
+    const at = Number(outputPointer[0]);
+    if (length <= 0 || at === 0) return null;
+    // The write BIO's buffer starts `offset` bytes before the pending data and keeps its place
+    // until it grows, so one view over it serves many calls (a new view of external memory
+    // costs more than copying the bytes). Only [offset, offset + length) is read: what OpenSSL
+    // holds now.
+    const offset = Number(l.BIO_ctrl(this.#wbio, BIO_C_FILE_TELL, 0, null));
+    const base = at - offset;
+    const end = offset + length;
+    let view = this.#outputView;
+    if (view === null || this.#outputBase !== base || view.length < end) {
+      view = new Uint8Array(toArrayBuffer(base as Pointer, 0, end));
+      this.#outputView = view;
+      this.#outputBase = base;
+    }
+    return view.subarray(offset, end);
+  }
+
+  /** Drops the first `length` bytes of the pending ciphertext (after a write of peekOutput()). */
+  consumeOutput(length: number): void {
+    if (!this.#ssl || length <= 0) return;
+    const l = lib();
+    const offset = Number(l.BIO_ctrl(this.#wbio, BIO_C_FILE_TELL, 0, null));
+    l.BIO_ctrl(this.#wbio, BIO_C_FILE_SEEK, offset + length, null);
   }
 
   /** Moves up to `target.length - offset` bytes of pending ciphertext into `target`. */
@@ -315,7 +378,38 @@ export class TlsSession {
     this.#ssl = null;
     this.#freePending = false;
     this.#state = "freed";
+    this.#leftover = null;
+    this.#outputView = null;
     freeSsl(ssl, 2);
+  }
+
+  /** Lets the read BIO read `bytes` in place. */
+  #pointInputAt(bytes: Uint8Array): void {
+    const view = this.#input;
+    const length = BigInt(bytes.length);
+    view.setBigUint64(0, length, true);
+    view.setBigUint64(8, bytes.length > 0 ? BigInt(ptr(bytes)) : 0n, true);
+    view.setBigUint64(16, length, true);
+    view.setBigUint64(24, 0n, true);
+    lib().BIO_ctrl(this.#rbio, BIO_C_SET_BUF_MEM, BIO_NOCLOSE, ptr(this.#inputMemory));
+  }
+
+  /**
+   * After a receive: the read BIO must not keep pointing into the caller's bytes. What OpenSSL
+   * left unread (nothing, normally: it reads until it wants more) is kept in a copy of our own.
+   */
+  #releaseInput(input: Uint8Array): void {
+    if (!this.#ssl) return;
+    const unread =
+      this.#state === "handshake" || this.#state === "open"
+        ? Number(lib().BIO_ctrl_pending(this.#rbio))
+        : 0;
+    if (unread > 0 && unread <= input.length) {
+      this.#leftover = Buffer.from(input.subarray(input.length - unread));
+      this.#pointInputAt(this.#leftover);
+    } else {
+      this.#pointInputAt(EMPTY);
+    }
   }
 
   #handshake(): { done: boolean; peer?: PeerInfo; error?: TlsError } {
