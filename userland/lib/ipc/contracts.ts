@@ -104,19 +104,22 @@ const DeliveryBytes = T.String({
   maxLength: 131072,
 });
 
+/** A tariff use case as its registers name it. */
+const TariffInfoSchema = T.Object(
+  {
+    useCase: T.Integer({ minimum: 1, maximum: 14 }),
+    id: T.String({ minLength: 1, maxLength: 64 }),
+    name: T.Optional(T.String({ maxLength: 256 })),
+    billingPeriodStart: T.Optional(IsoTime),
+  },
+  Strict,
+);
+
 /** The registers one profile computed for one meter, as the display shows them. */
 export const ProfileRegistersSchema = T.Object(
   {
     meter: EndpointName,
-    tariff: T.Object(
-      {
-        useCase: T.Integer({ minimum: 1, maximum: 14 }),
-        id: T.String({ minLength: 1, maxLength: 64 }),
-        name: T.Optional(T.String({ maxLength: 256 })),
-        billingPeriodStart: T.Optional(IsoTime),
-      },
-      Strict,
-    ),
+    tariff: TariffInfoSchema,
     registers: T.Array(TariffRegisterSchema, { maxItems: 256 }),
   },
   Strict,
@@ -212,17 +215,7 @@ export const CONTRACTS = {
     response: T.Object(
       {
         /** The tariff use case the registers belong to, if one is configured. */
-        tariff: T.Optional(
-          T.Object(
-            {
-              useCase: T.Integer({ minimum: 1, maximum: 14 }),
-              id: T.String({ minLength: 1, maxLength: 64 }),
-              name: T.Optional(T.String({ maxLength: 256 })),
-              billingPeriodStart: T.Optional(IsoTime),
-            },
-            Strict,
-          ),
-        ),
+        tariff: T.Optional(TariffInfoSchema),
         registers: T.Array(TariffRegisterSchema, { maxItems: 256 }),
       },
       Strict,

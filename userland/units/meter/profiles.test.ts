@@ -13,8 +13,9 @@ import { createLogger } from "@smgw/daemon";
 import type { Reading } from "@smgw/ipc";
 import { compileRuleTable, loadPolicyFile, type Profile } from "@smgw/policy";
 import { openMeterStore, ProfileData, SoftwareKeyService } from "@smgw/securestore";
+import { verifyWithOpenssl } from "@smgw/sim/emt.ts";
 import { parseSupplier, type SupplierDocument } from "@smgw/taf";
-import { ProfileRuntime } from "./profiles.ts";
+import { ProfileRuntime, type ProfileRuntimeOptions } from "./profiles.ts";
 import type { DeliverySigner } from "./signer.ts";
 
 const REPO = path.resolve(import.meta.dir, "../../..");
@@ -111,34 +112,37 @@ function reading(obis: string, value: number, at: number, unit = "Wh"): Reading 
   return { obis, value, unit, capturedAt: new Date(at).toISOString(), status: 0 };
 }
 
-function profile(name: string, patch: Partial<Profile> = {}): Profile {
+function profile(name: string): Profile {
   const p = policy.profiles[name];
   if (!p) throw new Error(`no profile ${name}`);
-  return { ...p, ...patch };
+  return p;
 }
 
-function opensslVerify(dir: string, cms: Buffer, cert: string): string {
-  const f = path.join(dir, "d.cms");
-  writeFileSync(f, cms);
-  const p = Bun.spawnSync(
-    [
-      "openssl",
-      "cms",
-      "-verify",
-      "-binary",
-      "-inform",
-      "DER",
-      "-in",
-      f,
-      "-CAfile",
-      cert,
-      "-purpose",
-      "any",
-    ],
-    { stdout: "pipe", stderr: "pipe" },
-  );
-  if (p.exitCode !== 0) throw new Error(`openssl cms -verify: ${p.stderr.toString()}`);
-  return p.stdout.toString();
+/** The document in a delivery, after `openssl cms -verify` (the simulated EMT's check). */
+async function verified(d: { payload: string } | undefined, cert: string): Promise<string> {
+  if (!d) throw new Error("no delivery");
+  return (await verifyWithOpenssl(Buffer.from(d.payload, "base64"), cert)).content.toString();
+}
+
+/** A runtime of a shipped profile on the test's store, signer and clock. */
+function openProfile(
+  name: string,
+  s: { ifm: ProfileRuntimeOptions["ifm"]; signer: DeliverySigner },
+  now: () => number,
+  options: Partial<ProfileRuntimeOptions> = {},
+): Promise<ProfileRuntime> {
+  return ProfileRuntime.open({
+    profile: profile(name),
+    meters: table.meters,
+    periodSeconds: 900,
+    deliverEverySeconds: 86400,
+    ifm: s.ifm,
+    signer: s.signer,
+    identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
+    log,
+    now,
+    ...options,
+  });
 }
 
 describe("tariff profiles", () => {
@@ -147,18 +151,9 @@ describe("tariff profiles", () => {
     const signer = testSigner(dir);
     const s = await storageIfm(dir);
     let now = Date.UTC(2026, 10, 25, 10, 0, 0);
-    const p = profile("taf7-grid");
     let kicked = 0;
-    const rt = await ProfileRuntime.open({
-      profile: p,
-      meters: table.meters,
-      periodSeconds: 900,
+    const rt = await openProfile("taf7-grid", { ifm: s.ifm, signer }, () => now, {
       deliverEverySeconds: 3600,
-      ifm: s.ifm,
-      signer,
-      identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
-      log,
-      now: () => now,
       onDelivery: () => kicked++,
     });
     // Readings every minute for two hours; the water meter's in m³.
@@ -171,7 +166,7 @@ describe("tariff profiles", () => {
     expect(kicked).toBeGreaterThan(0);
     const first = s.data.next("taf7-grid");
     expect(first).toBeDefined();
-    const xml = opensslVerify(dir, Buffer.from(first?.payload ?? "", "base64"), signer.cert);
+    const xml = await verified(first, signer.cert);
     expect(validateAr2418([xml])).toEqual({ valid: true, errors: [] });
     // Pseudonymised: neither the meters' nor the gateway's identity, no consumer.
     expect(xml).toContain("GRID-PSEUDO-0001");
@@ -188,7 +183,7 @@ describe("tariff profiles", () => {
     // The quarter hours with the reading nearest each (within ±9 s): 10:00:02 is taken for 10:00.
     const all: string[] = [];
     for (let d = s.data.next("taf7-grid"); d; d = s.data.next("taf7-grid", d.id)) {
-      all.push(opensslVerify(dir, Buffer.from(d.payload, "base64"), signer.cert));
+      all.push(await verified(d, signer.cert));
       expect(d.recipient).toBe("emt-dso");
     }
     const values = all.flatMap((x) =>
@@ -205,16 +200,8 @@ describe("tariff profiles", () => {
     const signer = testSigner(dir);
     const s = await storageIfm(dir);
     let now = Date.UTC(2026, 10, 25, 10, 0, 0);
-    const rt = await ProfileRuntime.open({
-      profile: profile("taf7-supplier"),
-      meters: table.meters,
-      periodSeconds: 900,
+    const rt = await openProfile("taf7-supplier", { ifm: s.ifm, signer }, () => now, {
       deliverEverySeconds: 7200,
-      ifm: s.ifm,
-      signer,
-      identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
-      log,
-      now: () => now,
     });
     // Readings at 10:00:01 and 10:45:03: 10:15 and 10:30 have none within tolerance.
     now = Date.UTC(2026, 10, 25, 10, 0, 1);
@@ -225,7 +212,7 @@ describe("tariff profiles", () => {
     await rt.tick();
     expect(rt.counters.missing).toBeGreaterThanOrEqual(2);
     const d = s.data.next("taf7-supplier");
-    const xml = opensslVerify(dir, Buffer.from(d?.payload ?? "", "base64"), signer.cert);
+    const xml = await verified(d, signer.cert);
     expect(validateAr2418([xml]).valid).toBe(true);
     // Not pseudonymised: the meter's printed id, the gateway, the consumer.
     expect(xml).toContain("1ESY1161234561");
@@ -244,19 +231,7 @@ describe("tariff profiles", () => {
     const supplier = tariff("taf2-day-night.xml");
     // Start on 29 November: two days of quarter hours, then the period ends on 1 December.
     let now = Date.UTC(2026, 10, 28, 23, 0, 0);
-    const open = () =>
-      ProfileRuntime.open({
-        profile: profile("taf2-alice"),
-        meters: table.meters,
-        supplier,
-        periodSeconds: 900,
-        deliverEverySeconds: 86400,
-        ifm: s.ifm,
-        signer,
-        identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
-        log,
-        now: () => now,
-      });
+    const open = () => openProfile("taf2-alice", { ifm: s.ifm, signer }, () => now, { supplier });
     let rt = await open();
     // 100 Wh per quarter hour, on the quarter hours exactly.
     let value = 10_000;
@@ -272,7 +247,7 @@ describe("tariff profiles", () => {
     expect(regs?.final).toBe(false);
     const delivered = s.data.next("taf2-alice");
     expect(delivered).toBeDefined();
-    const xml = opensslVerify(dir, Buffer.from(delivered?.payload ?? "", "base64"), signer.cert);
+    const xml = await verified(delivered, signer.cert);
     expect(validateAr2418([xml]).valid).toBe(true);
     expect(delivered?.summary).toContain(
       "TAF2 billing period 2026-11-01T00:00:00+01:00 to 2026-12-01T00:00:00+01:00",
@@ -293,17 +268,9 @@ describe("tariff profiles", () => {
     const signer = testSigner(dir);
     const s = await storageIfm(dir);
     let now = Date.UTC(2026, 9, 31, 22, 59, 0);
-    const rt = await ProfileRuntime.open({
-      profile: profile("taf1-bob"),
-      meters: table.meters,
+    const rt = await openProfile("taf1-bob", { ifm: s.ifm, signer }, () => now, {
       supplier: tariff("taf1-monthly.xml"),
-      periodSeconds: 900,
-      deliverEverySeconds: 86400,
-      ifm: s.ifm,
-      signer,
       identity: { gatewayId: "smgw-test", consumerOf: () => "bob" },
-      log,
-      now: () => now,
     });
     const feed = async (t: number, v: number) => {
       now = t;
@@ -314,7 +281,7 @@ describe("tariff profiles", () => {
     await feed(Date.UTC(2026, 10, 30, 22, 59, 58), 71_234); // 1 December 00:00 Berlin
     await feed(Date.UTC(2026, 10, 30, 23, 15, 0), 71_300);
     const d = s.data.next("taf1-bob");
-    const xml = opensslVerify(dir, Buffer.from(d?.payload ?? "", "base64"), signer.cert);
+    const xml = await verified(d, signer.cert);
     expect(validateAr2418([xml]).valid).toBe(true);
     expect(xml).toContain("<obisCode>0100010801FF</obisCode>");
     expect(xml).toContain("<espi:value>21234</espi:value>");
@@ -328,16 +295,8 @@ describe("tariff profiles", () => {
     const signer = testSigner(dir);
     const s = await storageIfm(dir);
     let now = Date.UTC(2026, 10, 25, 10, 0, 0);
-    const rt = await ProfileRuntime.open({
-      profile: profile("taf7-supplier"),
-      meters: table.meters,
-      periodSeconds: 900,
+    const rt = await openProfile("taf7-supplier", { ifm: s.ifm, signer }, () => now, {
       deliverEverySeconds: 1800,
-      ifm: s.ifm,
-      signer,
-      identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
-      log,
-      now: () => now,
     });
     for (let m = 0; m <= 30; m++) {
       now = Date.UTC(2026, 10, 25, 10, m, 0);
@@ -352,7 +311,7 @@ describe("tariff profiles", () => {
     await rt.tick();
     const d = s.data.next("taf7-supplier");
     expect(d?.summary).toContain("meter-2");
-    const xml = opensslVerify(dir, Buffer.from(d?.payload ?? "", "base64"), signer.cert);
+    const xml = await verified(d, signer.cert);
     expect(xml).toContain("<espi:value>100</espi:value>");
     expect(xml).toContain("<espi:value>115</espi:value>");
     await s.close();
@@ -362,17 +321,14 @@ describe("tariff profiles", () => {
     const dir = tempDir();
     const s = await storageIfm(dir);
     let now = Date.UTC(2026, 10, 25, 10, 0, 0);
-    const rt = await ProfileRuntime.open({
-      profile: profile("taf7-supplier"),
-      meters: table.meters,
-      periodSeconds: 900,
-      deliverEverySeconds: 3600,
-      ifm: s.ifm,
-      signer: testSigner(dir),
-      identity: { gatewayId: "smgw-test", consumerOf: () => "alice" },
-      log,
-      now: () => now,
-    });
+    const rt = await openProfile(
+      "taf7-supplier",
+      { ifm: s.ifm, signer: testSigner(dir) },
+      () => now,
+      {
+        deliverEverySeconds: 3600,
+      },
+    );
     const t = Date.UTC(2026, 10, 25, 10, 0, 1);
     await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 10, t)]);
     await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", 10, t)]); // twice
