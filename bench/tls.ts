@@ -324,21 +324,26 @@ const common = {
   // Node reads one CRL per entry: hand it the bundle split into its PEM blocks.
   ...(config.crl ? { crl: readFileSync(f.crl, "utf8").match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----\n?/g) } : {}),
 };
+// Servers count what they receive and answer "ok" after the bulk; they print their port, and
+// their CPU time when stdin ends.
+function receiveBulk(socket) {
+  let received = 0;
+  socket.on("error", () => {});
+  socket.on("data", (d) => { received += d.length; if (received >= config.bulkBytes) socket.end("ok"); });
+}
+function serve(server) {
+  server.listen(0, "127.0.0.1", () => {
+    const cpu0 = cpu();
+    console.log(JSON.stringify({ port: server.address().port }));
+    process.stdin.resume();
+    process.stdin.on("end", () => { console.log(JSON.stringify({ cpuSeconds: cpu() - cpu0 })); process.exit(0); });
+  });
+}
 if (config.mode === "tcp") {
   // The same bulk transfer over plain TCP (no TLS).
   const net = await import("node:net");
   if (config.role === "server") {
-    const server = net.createServer((socket) => {
-      let received = 0;
-      socket.on("error", () => {});
-      socket.on("data", (d) => { received += d.length; if (received >= config.bulkBytes) socket.end("ok"); });
-    });
-    server.listen(0, "127.0.0.1", () => {
-      const cpu0 = cpu();
-      console.log(JSON.stringify({ port: server.address().port }));
-      process.stdin.resume();
-      process.stdin.on("end", () => { console.log(JSON.stringify({ cpuSeconds: cpu() - cpu0 })); process.exit(0); });
-    });
+    serve(net.createServer(receiveBulk));
   } else {
     const s = net.connect({ host: "127.0.0.1", port: config.port, noDelay: true });
     await new Promise((resolve, reject) => { s.once("connect", resolve); s.once("error", reject); });
@@ -355,18 +360,8 @@ if (config.mode === "tcp") {
     s.destroy();
   }
 } else if (config.role === "server") {
-  const server = tls.createServer({ ...common, cert: readFileSync(f.serverChain), key: readFileSync(f.serverKey),
-      requestCert: true, rejectUnauthorized: true }, (socket) => {
-    let received = 0;
-    socket.on("error", () => {});
-    socket.on("data", (d) => { received += d.length; if (received >= config.bulkBytes) socket.end("ok"); });
-  });
-  server.listen(0, "127.0.0.1", () => {
-    const cpu0 = cpu();
-    console.log(JSON.stringify({ port: server.address().port }));
-    process.stdin.resume();
-    process.stdin.on("end", () => { console.log(JSON.stringify({ cpuSeconds: cpu() - cpu0 })); process.exit(0); });
-  });
+  serve(tls.createServer({ ...common, cert: readFileSync(f.serverChain), key: readFileSync(f.serverKey),
+      requestCert: true, rejectUnauthorized: true }, receiveBulk));
 } else {
   // One SecureContext for all connections, as a careful Node program would do.
   const secureContext = tls.createSecureContext({ ...common, cert: readFileSync(f.clientChain), key: readFileSync(f.clientKey) });
