@@ -83,16 +83,19 @@ describe("flow control", () => {
 });
 
 describe("close and errors", () => {
-  async function pair(onServer: (c: TlsChannel) => void, lifetimeSeconds?: number) {
-    const profile = tr03116Profile(
-      lifetimeSeconds ? { sessionLifetimeSeconds: lifetimeSeconds } : {},
+  // The lifetime, when given, applies to the client only: were both ends limited, the one whose
+  // timer fires first would decide which of them sees "session lifetime reached".
+  async function pair(onServer: (c: TlsChannel) => void, clientLifetimeSeconds?: number) {
+    const profile = tr03116Profile();
+    const clientProfile = tr03116Profile(
+      clientLifetimeSeconds ? { sessionLifetimeSeconds: clientLifetimeSeconds } : {},
     );
     const listener = listenTls({ port: 0, ...endpoint("smgw"), profile, onConnection: onServer });
     const client = await connectTls({
       host: "127.0.0.1",
       port: listener.port,
       ...endpoint("gwa"),
-      profile,
+      profile: clientProfile,
     });
     return { listener, client };
   }
@@ -142,11 +145,16 @@ describe("close and errors", () => {
     expect(await client.closed).toBeUndefined();
   });
 
-  test("the session lifetime closes the channel", async () => {
-    const { listener, client } = await pair(() => {}, 1);
+  test("the session lifetime closes the channel; the peer sees a clean close", async () => {
+    let server: TlsChannel | undefined;
+    const { listener, client } = await pair((c) => {
+      server = c;
+    }, 1);
     const error = await client.closed;
     expect(error?.kind).toBe("closed");
     expect(error?.reason).toBe("session lifetime reached");
+    for (let i = 0; i < 100 && !server; i++) await Bun.sleep(5);
+    expect(await server?.closed).toBeUndefined();
     listener.stop(true);
   }, 10_000);
 });
