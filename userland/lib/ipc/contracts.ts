@@ -68,6 +68,35 @@ export const ConsumerLogEntrySchema = T.Object(
 );
 export type ConsumerLogEntry = Static<typeof ConsumerLogEntrySchema>;
 
+/** Flat, bounded detail of a log entry. */
+const LogDetail = T.Record(
+  T.String({ maxLength: 64 }),
+  T.Union([T.String({ maxLength: 512 }), T.Number(), T.Boolean()]),
+  { maxProperties: 32 },
+);
+
+/**
+ * A metrologically relevant event for the calibration log: a register that ran backwards, the
+ * tariff a profile bills by, a closed billing period with its registers. Entries about a meter
+ * name it; its consumer may read them.
+ */
+export const CalibrationEventSchema = T.Object(
+  {
+    event: T.String({ pattern: "^[a-z][a-z0-9.-]{1,63}$" }),
+    meter: T.Optional(EndpointName),
+    detail: LogDetail,
+  },
+  Strict,
+);
+export type CalibrationEvent = Static<typeof CalibrationEventSchema>;
+
+/** An entry of the calibration log as it is read: the event with its place and gateway time. */
+export const CalibrationLogEntrySchema = T.Object(
+  { seq: T.Integer({ minimum: 1 }), at: IsoTime, ...CalibrationEventSchema.properties },
+  Strict,
+);
+export type CalibrationLogEntry = Static<typeof CalibrationLogEntrySchema>;
+
 /** Byte strings travel as lower-case hex. */
 const HexBytes = (min: number, max: number) =>
   T.String({ pattern: "^([0-9a-f]{2})+$", minLength: min, maxLength: max });
@@ -242,6 +271,35 @@ export const CONTRACTS = {
       Strict,
     ),
   },
+  "storage.calibration-append": {
+    request: T.Object(
+      { entries: T.Array(CalibrationEventSchema, { minItems: 1, maxItems: 64 }) },
+      Strict,
+    ),
+    /** The seq of the last entry appended. */
+    response: T.Object({ last: T.Integer({ minimum: 1 }) }, Strict),
+  },
+  "storage.calibration-log": {
+    request: T.Object(
+      {
+        /** Only entries about this meter (the IFM checks it is the consumer's). */
+        meter: T.Optional(EndpointName),
+        from: T.Optional(IsoTime),
+        to: T.Optional(IsoTime),
+        limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
+        /** Paging cursor: the `seq` of the last entry of the previous page. */
+        after: T.Optional(T.Integer({ minimum: 0 })),
+      },
+      Strict,
+    ),
+    response: T.Object(
+      {
+        entries: T.Array(CalibrationLogEntrySchema, { maxItems: 1000 }),
+        next: T.Optional(T.Integer({ minimum: 0 })),
+      },
+      Strict,
+    ),
+  },
   "storage.profile-commit": {
     request: T.Object(
       {
@@ -250,6 +308,12 @@ export const CONTRACTS = {
         state: T.String({ minLength: 2, maxLength: 131072 }),
         registers: T.Optional(T.Array(ProfileRegistersSchema, { maxItems: 64 })),
         deliveries: T.Optional(T.Array(DeliverySchema, { maxItems: 1 })),
+        /**
+         * Calibration-log events of this step (closed billing periods, the tariff in use). The
+         * storage appends them before it commits, so a failed commit may log them twice when
+         * retried, never lose them.
+         */
+        calibration: T.Optional(T.Array(CalibrationEventSchema, { maxItems: 64 })),
       },
       Strict,
     ),

@@ -1,6 +1,10 @@
 export { FramedChannel, MAX_QUEUED_BYTES } from "./channel.ts";
 export { type DeliveryContext, IpcClient, type IpcClientOptions, IpcError } from "./client.ts";
 export {
+  type CalibrationEvent,
+  CalibrationEventSchema,
+  type CalibrationLogEntry,
+  CalibrationLogEntrySchema,
   CONTRACTS,
   type ConsumerLogEntry,
   ConsumerLogEntrySchema,

@@ -1,14 +1,16 @@
 // storage: the only unit that writes the data volume. Every domain's data is encrypted under
 // that domain's key (wrapped by the crypto manager) and hash-chained, anchored in the security
-// module's monotonic counter (lib/securestore): the meter domain's readings, the system log
-// and the consumer log. Which unit may ask what is the IFM's decision; the checks here repeat
-// the policy's intent as a second line.
+// module's monotonic counter (lib/securestore): the meter domain's readings and tariff profiles,
+// the system log, the consumer log and the calibration log. Which unit may ask what is the
+// IFM's decision; the checks here repeat the policy's intent as a second line.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { connectToIfm, type DaemonMain, serveStatus } from "@smgw/daemon";
 import { IpcError } from "@smgw/ipc";
 import { compileRuleTable, loadPolicyFile } from "@smgw/policy";
 import {
+  type CalibrationLogEntry,
+  openCalibrationLog,
   openConsumerLog,
   openMeterStore,
   openSystemLog,
@@ -16,6 +18,7 @@ import {
   type QuarantineReport,
   SecureStoreError,
 } from "@smgw/securestore";
+import { commitProfile, scanCalibration } from "./calibration.ts";
 import { CryptoKeyService } from "./keys.ts";
 
 export const main: DaemonMain = async (ctx) => {
@@ -65,6 +68,9 @@ export const main: DaemonMain = async (ctx) => {
   const readings = await open("meter store", () => openMeterStore(dir, keys, options));
   const systemLog = await open("system log", () => openSystemLog(dir, keys, options));
   const consumerLog = await open("consumer log", () => openConsumerLog(dir, keys, options));
+  const calibrationLog = await open("calibration log", () =>
+    openCalibrationLog(dir, keys, options),
+  );
   const profiles = new ProfileData(readings.store);
   if (provision) {
     writeFileSync(marker, new Date().toISOString(), { mode: 0o600 });
@@ -134,7 +140,7 @@ export const main: DaemonMain = async (ctx) => {
   ifm.handle("storage.profile-commit", (body, { from }) =>
     guard(async () => {
       meterOnly(from);
-      return { deliveries: await profiles.commit(body.profile, body) };
+      return { deliveries: await commitProfile(profiles, calibrationLog, body) };
     }),
   );
   ifm.handle("storage.profile-load", (body, { from }) =>
@@ -196,6 +202,28 @@ export const main: DaemonMain = async (ctx) => {
       return page.next !== undefined && last ? { entries, next: last.seq } : { entries };
     }),
   );
+  ifm.handle("storage.calibration-append", (body, { from }) =>
+    guard(async () => {
+      if (from !== "meter") {
+        throw new IpcError("denied", "only the meter domain records metrological events");
+      }
+      let last = 0;
+      for (const e of body.entries) last = (await calibrationLog.append(e)).seq;
+      return { last };
+    }),
+  );
+  ifm.handle("storage.calibration-log", (body, { scope }) =>
+    guard(() => {
+      if (!scope) throw new IpcError("denied", "the calibration log is read for a consumer");
+      if (body.meter !== undefined) inScope(body.meter, scope);
+      // Entries about the consumer's meters (or the one asked for) and gateway-wide ones.
+      const wanted = (e: CalibrationLogEntry) =>
+        body.meter !== undefined
+          ? e.meter === body.meter
+          : e.meter === undefined || scope.meters.includes(e.meter);
+      return scanCalibration(calibrationLog, body, wanted);
+    }),
+  );
   ifm.handle("storage.append-log", (body, { from }) =>
     guard(async () => {
       const r = await systemLog.append({
@@ -217,7 +245,12 @@ export const main: DaemonMain = async (ctx) => {
   return {
     stop: async () => {
       ifm.close();
-      await Promise.allSettled([readings.close(), systemLog.close(), consumerLog.close()]);
+      await Promise.allSettled([
+        readings.close(),
+        systemLog.close(),
+        consumerLog.close(),
+        calibrationLog.close(),
+      ]);
     },
     status: () => "serving encrypted, chained stores",
   };
