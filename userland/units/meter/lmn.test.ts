@@ -5,11 +5,23 @@ import net from "node:net";
 import { createLogger } from "@smgw/daemon";
 import type { Reading } from "@smgw/ipc";
 import { buildMeterReadingFile } from "@smgw/sml";
+import { CalibrationRecorder } from "./calibration.ts";
 import { type IngestCounters, startLmnListener } from "./lmn.ts";
 
 const stored: { meter: string; readings: Reading[] }[] = [];
 const logs: Record<string, unknown>[] = [];
 const counters: IngestCounters = { accepted: 0, rejected: 0, badFrames: 0, unknownPeers: 0 };
+const calibrationLog: unknown[] = [];
+const calibration = new CalibrationRecorder(
+  {
+    // biome-ignore lint/suspicious/noExplicitAny: the one message the recorder sends
+    request: async (_to: string, _type: string, body: any): Promise<any> => {
+      calibrationLog.push(...body.entries);
+      return { last: calibrationLog.length };
+    },
+  },
+  createLogger("meter", { write: () => {} }),
+);
 const server = startLmnListener({
   hostname: "127.0.0.1",
   port: 0,
@@ -19,6 +31,7 @@ const server = startLmnListener({
   },
   log: createLogger("meter", { write: (l) => logs.push(JSON.parse(l)) }),
   counters,
+  calibration,
 });
 afterAll(() => server.stop(true));
 
@@ -82,6 +95,15 @@ describe("LMN listener", () => {
     await send([file(900), file(1005)]);
     expect(stored.map((s) => s.readings[0]?.value)).toEqual([1000, 1003, 1005]);
     expect(logs.some((l) => String(l.reason).includes("ran backwards"))).toBe(true);
+    // Once in the calibration log, with both values.
+    await calibration.flush();
+    expect(calibrationLog).toEqual([
+      {
+        event: "register.ran-backwards",
+        meter: "meter-1",
+        detail: { obis: "1-0:1.8.0*255", last: 1003, value: 900 },
+      },
+    ]);
   });
 
   test("an address the policy does not name is refused", async () => {

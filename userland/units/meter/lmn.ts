@@ -4,6 +4,7 @@ import type { Logger } from "@smgw/daemon";
 import type { Reading } from "@smgw/ipc";
 import { SmlFrameExtractor } from "@smgw/sml";
 import type { TCPSocketListener } from "bun";
+import type { CalibrationRecorder } from "./calibration.ts";
 import { readingsFromPayload } from "./sml-readings.ts";
 import { validateReadings } from "./validate.ts";
 
@@ -21,6 +22,8 @@ export interface LmnOptions {
   store: (meter: string, readings: Reading[]) => Promise<unknown>;
   log: Logger;
   counters: IngestCounters;
+  /** Records registers that ran backwards in the calibration log. */
+  calibration?: CalibrationRecorder;
 }
 
 interface Conn {
@@ -64,13 +67,19 @@ export function startLmnListener(o: LmnOptions): TCPSocketListener<Conn | undefi
       seen,
       new Date().toISOString(),
     );
-    for (const r of rejected)
+    for (const r of rejected) {
       o.log.warn("reading refused", { meter, obis: r.obis, reason: r.reason });
+      if (r.backwards)
+        o.calibration?.registerRanBackwards(meter, r.obis, r.backwards.last, r.backwards.value);
+    }
     o.counters.rejected += rejected.length;
     if (accepted.length === 0) return;
     try {
       await o.store(meter, accepted);
-      for (const r of accepted) seen.set(r.obis, r.value);
+      for (const r of accepted) {
+        seen.set(r.obis, r.value);
+        o.calibration?.registerAccepted(meter, r.obis);
+      }
       o.counters.accepted += accepted.length;
       o.log.info("readings stored", { meter, count: accepted.length });
     } catch (e) {

@@ -12,6 +12,7 @@
 //   SMGW_TAF_PERIOD_SECONDS      measuring period of all profiles instead of theirs (host mode
 //                                shortens it to show the profiles at work; must divide 3600)
 //   SMGW_TAF_DELIVERY_SECONDS    TAF7 delivery interval instead of the profiles' (host mode)
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { connectToIfm, type DaemonMain, serveStatus } from "@smgw/daemon";
@@ -19,6 +20,7 @@ import type { Reading } from "@smgw/ipc";
 import { compileRuleTable, loadPolicyFile } from "@smgw/policy";
 import { parseSupplier } from "@smgw/taf";
 import { signatureChainFile } from "@smgw/unit-tcm/provision.ts";
+import { CalibrationRecorder } from "./calibration.ts";
 import { DeliveryLoop } from "./delivery.ts";
 import { loadMeterKeys } from "./keys.ts";
 import { type IngestCounters, startLmnListener } from "./lmn.ts";
@@ -50,6 +52,7 @@ export const main: DaemonMain = async (ctx) => {
   const deliveryOverride = envSeconds("SMGW_TAF_DELIVERY_SECONDS");
   const ifm = await connectToIfm(ctx);
   const problems: string[] = [];
+  const calibration = new CalibrationRecorder(ifm, ctx.log);
 
   // --- the tariff profiles -------------------------------------------------------------------
   const profiles = new Map<string, ProfileRuntime>();
@@ -60,17 +63,20 @@ export const main: DaemonMain = async (ctx) => {
     try {
       const signer = loadSigner(signatureChainFile(ctx.config.SMGW_STATE_DIR), ifm);
       for (const p of profileList) {
-        const supplier =
+        const tariffFile =
           p.tariff !== undefined
-            ? parseSupplier(readFileSync(path.join(path.dirname(ctx.config.SMGW_POLICY), p.tariff)))
+            ? readFileSync(path.join(path.dirname(ctx.config.SMGW_POLICY), p.tariff))
             : undefined;
+        const supplier = tariffFile ? parseSupplier(tariffFile) : undefined;
         const loop = new DeliveryLoop(p.name, ifm, ctx.log, {
           sender: p.pseudonym ?? signer.gatewayName,
         });
         const runtime = await ProfileRuntime.open({
           profile: p,
           meters: table.meters,
-          ...(supplier ? { supplier } : {}),
+          ...(supplier && tariffFile
+            ? { supplier, tariffDigest: createHash("sha256").update(tariffFile).digest("hex") }
+            : {}),
           periodSeconds: periodOverride ?? p.periodSeconds ?? 900,
           deliverEverySeconds: deliveryOverride ?? p.deliverEverySeconds ?? 86400,
           ifm,
@@ -119,6 +125,7 @@ export const main: DaemonMain = async (ctx) => {
         store,
         log: ctx.log,
         counters,
+        calibration,
       })
     : undefined;
 
@@ -179,6 +186,7 @@ export const main: DaemonMain = async (ctx) => {
         log: ctx.log,
         counters: wmbusCounters,
         peers: udp.peers,
+        calibration,
       });
     } catch (e) {
       problems.push(`wireless M-Bus receiver not running: ${(e as Error).message}`);
@@ -193,6 +201,7 @@ export const main: DaemonMain = async (ctx) => {
       sml: { ...counters },
       wmbus: { ...wmbusCounters },
       meters: Object.keys(table.meters).length,
+      calibration: { ...calibration.counters, waiting: calibration.pending },
       profiles: Object.fromEntries(
         [...profiles].map(([n, r], i) => [n, { ...r.counters, ...loops[i]?.counters }]),
       ),
@@ -206,6 +215,7 @@ export const main: DaemonMain = async (ctx) => {
       lmn?.stop(true);
       radio?.stop();
       await Promise.all(loops.map((l) => l.stop()));
+      await calibration.stop();
       ifm.close();
     },
     status: () =>

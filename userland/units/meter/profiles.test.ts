@@ -12,9 +12,15 @@ import { signCms } from "@smgw/cms";
 import { createLogger } from "@smgw/daemon";
 import type { Reading } from "@smgw/ipc";
 import { compileRuleTable, loadPolicyFile, type Profile } from "@smgw/policy";
-import { openMeterStore, ProfileData, SoftwareKeyService } from "@smgw/securestore";
+import {
+  openCalibrationLog,
+  openMeterStore,
+  ProfileData,
+  SoftwareKeyService,
+} from "@smgw/securestore";
 import { verifyWithOpenssl } from "@smgw/sim/emt.ts";
 import { parseSupplier, type SupplierDocument } from "@smgw/taf";
+import { commitProfile } from "@smgw/unit-storage/calibration.ts";
 import { ProfileRuntime, type ProfileRuntimeOptions } from "./profiles.ts";
 import type { DeliverySigner } from "./signer.ts";
 
@@ -85,7 +91,9 @@ async function storageIfm(dir: string) {
     counterFile: path.join(dir, "counters.json"),
     log: { warn: () => {} },
   });
-  const store = await openMeterStore(dir, keys, { log: { warn: () => {}, error: () => {} } });
+  const quiet = { log: { warn: () => {}, error: () => {} } };
+  const store = await openMeterStore(dir, keys, quiet);
+  const calibrationLog = await openCalibrationLog(dir, keys, quiet);
   const data = new ProfileData(store.store);
   let failCommits = 0;
   const ifm = {
@@ -100,12 +108,20 @@ async function storageIfm(dir: string) {
           failCommits--;
           throw new Error("storage unavailable");
         }
-        return { deliveries: await data.commit(body.profile, body) };
+        return { deliveries: await commitProfile(data, calibrationLog, body) };
       }
       throw new Error(`unexpected ${type}`);
     },
   };
-  return { ifm, data, close: () => store.close() };
+  return {
+    ifm,
+    data,
+    calibration: () => calibrationLog.query({ limit: 1000 }).entries,
+    close: async () => {
+      await store.close();
+      await calibrationLog.close();
+    },
+  };
 }
 
 function reading(obis: string, value: number, at: number, unit = "Wh"): Reading {
@@ -231,7 +247,9 @@ describe("tariff profiles", () => {
     const supplier = tariff("taf2-day-night.xml");
     // Start on 29 November: two days of quarter hours, then the period ends on 1 December.
     let now = Date.UTC(2026, 10, 28, 23, 0, 0);
-    const open = () => openProfile("taf2-alice", { ifm: s.ifm, signer }, () => now, { supplier });
+    const tariffDigest = "a1".repeat(32);
+    const open = () =>
+      openProfile("taf2-alice", { ifm: s.ifm, signer }, () => now, { supplier, tariffDigest });
     let rt = await open();
     // 100 Wh per quarter hour, on the quarter hours exactly.
     let value = 10_000;
@@ -260,6 +278,29 @@ describe("tariff profiles", () => {
       );
     expect(amount("0100010802FF")).toBe(2 * 16 * 400);
     expect(amount("0100010801FF")).toBe(2 * 8 * 400);
+    // The calibration log: the tariff in use once (not again at the restart), then the closed
+    // period with the registers the delivery carries.
+    const events = s.calibration();
+    expect(events.map((e) => e.event)).toEqual(["tariff.configured", "billing.period-closed"]);
+    expect(events[0]).toMatchObject({
+      meter: "meter-1",
+      detail: {
+        profile: "taf2-alice",
+        useCase: 2,
+        sha256: tariffDigest,
+        from: "2026-11-01T00:00:00+01:00",
+      },
+    });
+    expect(events[1]).toMatchObject({
+      meter: "meter-1",
+      detail: {
+        start: "2026-11-01T00:00:00+01:00",
+        end: "2026-12-01T00:00:00+01:00",
+        "1-0:1.8.1*255": 2 * 8 * 400,
+        "1-0:1.8.2*255": 2 * 16 * 400,
+        unit: "Wh",
+      },
+    });
     await s.close();
   });
 
@@ -287,6 +328,47 @@ describe("tariff profiles", () => {
     expect(xml).toContain("<espi:value>21234</espi:value>");
     // Each meter's period closes with its own readings: wmbus-5 sent none here.
     expect(d?.meters).toEqual(["meter-3"]);
+    await s.close();
+  });
+
+  test("a new tariff file is recorded from the end of the running period, one that cannot follow as refused", async () => {
+    const dir = tempDir();
+    const signer = testSigner(dir);
+    const s = await storageIfm(dir);
+    let now = Date.UTC(2026, 10, 10, 8, 0, 0);
+    const november = tariff("taf2-day-night.xml");
+    const december = parseSupplier(
+      Buffer.from(
+        readFileSync(path.join(REPO, "policy", "tariffs", "taf2-day-night.xml"), "utf8").replace(
+          "<start>2026-11-01T00:00:00+01:00</start>",
+          "<start>2026-12-01T00:00:00+01:00</start>",
+        ),
+      ),
+    );
+    const open = (supplier: SupplierDocument, tariffDigest: string) =>
+      openProfile("taf2-alice", { ifm: s.ifm, signer }, () => now, { supplier, tariffDigest });
+    const step = async (rt: ProfileRuntime) => {
+      now += 900_000;
+      await rt.onReadings("meter-1", [reading("1-0:1.8.0*255", now / 1e6, now)]);
+      // Events alone are committed with the next tick, readings or not.
+      await rt.tick();
+    };
+    await step(await open(november, "01".repeat(32)));
+    await step(await open(december, "02".repeat(32)));
+    // The same file again: nothing new. A third that starts where the running one started: refused.
+    await step(await open(december, "02".repeat(32)));
+    s.ifm.failNextCommits(1);
+    const third = await open(november, "03".repeat(32));
+    now += 900_000;
+    await expect(third.tick()).rejects.toThrow("storage unavailable");
+    await third.tick();
+    const events = s.calibration().map((e) => [e.event, e.detail.sha256, e.detail.from]);
+    expect(events).toEqual([
+      ["tariff.configured", "01".repeat(32), "2026-11-01T00:00:00+01:00"],
+      ["tariff.configured", "02".repeat(32), "2026-12-01T00:00:00+01:00"],
+      ["tariff.refused", "03".repeat(32), undefined],
+    ]);
+    expect(String(s.calibration()[2]?.detail.reason)).toContain("the running one ends");
     await s.close();
   });
 

@@ -13,8 +13,13 @@
 // resumes from its last committed state. Between boundaries nothing is committed: a crash there
 // costs at most the readings since the last boundary for deciding the next point, which is then
 // decided from the readings after the restart (or recorded as missing).
+//
+// The calibration log learns, per meter, which tariff (by its file's SHA-256) a TAF1/TAF2
+// profile bills by and from when, a tariff that cannot follow the running one, and every
+// closed billing period with its registers. These events go with the profile's next commit,
+// which storage makes only after it has logged them.
 import type { Logger } from "@smgw/daemon";
-import type { Delivery, IpcClient, ProfileRegisters, Reading } from "@smgw/ipc";
+import type { CalibrationEvent, Delivery, IpcClient, ProfileRegisters, Reading } from "@smgw/ipc";
 import type { MeterEntry, Profile } from "@smgw/policy";
 import {
   accumulatorFromJSON,
@@ -68,6 +73,8 @@ interface RuntimeState {
   meters: Record<string, MeterState>;
   /** TAF7: when the next delivery is due (ms). */
   nextDeliveryAt?: number;
+  /** TAF1/TAF2: SHA-256 of the tariff file last recorded in the calibration log. */
+  tariffDigest?: string;
 }
 
 export interface ProfileRuntimeOptions {
@@ -75,6 +82,8 @@ export interface ProfileRuntimeOptions {
   meters: Record<string, MeterEntry>;
   /** TAF1/TAF2: the supplier's tariff. */
   supplier?: SupplierDocument;
+  /** SHA-256 (hex) of the tariff file, for the calibration log. */
+  tariffDigest?: string;
   /** Measuring period; the profile's (900 s) unless host mode shortens it. */
   periodSeconds: number;
   /** TAF7 delivery interval. */
@@ -110,6 +119,9 @@ export class ProfileRuntime {
   private readonly pending = new Map<string, SeriesPoint[]>();
   private nextDeliveryAt: number | undefined;
   private readonly unsent: Prepared[] = [];
+  /** Calibration-log events for the next commit. */
+  private readonly calibration: CalibrationEvent[] = [];
+  private tariffDigest: string | undefined;
   private readonly now: () => number;
   private queue: Promise<void> = Promise.resolve();
 
@@ -169,17 +181,52 @@ export class ProfileRuntime {
             });
           }
         }
+        const changed = o.tariffDigest !== undefined && state?.tariffDigest !== o.tariffDigest;
+        const tariff = {
+          profile: r.name,
+          useCase: o.profile.useCase,
+          tariffId: o.supplier.analysisProfile.tariffId ?? "",
+          sha256: o.tariffDigest ?? "",
+        };
         if (acc) {
           // A tariff for the following billing period takes over when the running one ends.
           const next = acc.setNextTariff(o.supplier);
-          if (!next.ok && next.reason !== "tariff-mismatch") {
+          const running = acc.registers().billingPeriod;
+          if (!next.ok && (next.reason !== "tariff-mismatch" || changed)) {
             o.log.warn("the policy's tariff cannot follow the running one", {
               profile: r.name,
               error: next.message,
             });
+            if (changed) {
+              r.calibration.push({
+                event: "tariff.refused",
+                meter,
+                detail: {
+                  ...tariff,
+                  reason: next.message.slice(0, 512),
+                  runningUntil: running.end,
+                },
+              });
+            }
+          } else if (next.ok && changed) {
+            r.calibration.push({
+              event: "tariff.configured",
+              meter,
+              detail: { ...tariff, from: running.end },
+            });
+          }
+        } else {
+          acc = createAccumulator(o.supplier, { obis, unit });
+          if (changed) {
+            const period = acc.registers().billingPeriod;
+            r.calibration.push({
+              event: "tariff.configured",
+              meter,
+              detail: { ...tariff, from: period.start, billingPeriodEnd: period.end },
+            });
           }
         }
-        r.accumulators.set(meter, acc ?? createAccumulator(o.supplier, { obis, unit }));
+        r.accumulators.set(meter, acc);
       }
       r.pending.set(
         meter,
@@ -197,6 +244,9 @@ export class ProfileRuntime {
       );
     }
     r.nextDeliveryAt = state?.nextDeliveryAt;
+    // The tariff file just recorded (configured or refused); it goes into the state with the
+    // commit that carries its events, so a crash before that commit records it again.
+    r.tariffDigest = o.tariffDigest ?? state?.tariffDigest;
     if (o.profile.useCase === 7 && r.nextDeliveryAt === undefined) {
       r.nextDeliveryAt = r.alignedAfter(r.now(), o.deliverEverySeconds);
     }
@@ -242,7 +292,8 @@ export class ProfileRuntime {
         this.nextDeliveryAt !== undefined &&
         now >= this.nextDeliveryAt;
       // Documents a failed commit left behind are retried with the next tick.
-      if (decided.size > 0 || due || this.unsent.length > 0) await this.process(decided, due);
+      if (decided.size > 0 || due || this.unsent.length > 0 || this.calibration.length > 0)
+        await this.process(decided, due);
     });
   }
 
@@ -297,6 +348,7 @@ export class ProfileRuntime {
     for (const c of closed) {
       this.counters.closedPeriods++;
       if (c.result.error?.kind === "NO_READINGS_IN_BILLING_PERIOD") continue;
+      this.calibration.push(billingEvent(this.name, c.meter, c.result));
       const key = `${c.result.billingPeriod.start}/${c.result.billingPeriod.end}`;
       byPeriod.set(key, [...(byPeriod.get(key) ?? []), c]);
     }
@@ -316,12 +368,16 @@ export class ProfileRuntime {
       const doc = batches[i];
       try {
         const delivery = doc ? await this.signed(doc) : undefined;
+        // The calibration events ride with the first commit (64 at most per commit).
+        const calibration = this.calibration.slice(0, 64);
         const ids = await this.o.ifm.request("storage", "storage.profile-commit", {
           profile: this.name,
           state: JSON.stringify(this.state()),
           ...(i === batches.length - 1 && registers.length > 0 ? { registers } : {}),
           ...(delivery ? { deliveries: [delivery] } : {}),
+          ...(calibration.length > 0 ? { calibration } : {}),
         });
+        this.calibration.splice(0, calibration.length);
         if (ids.deliveries.length > 0) {
           this.counters.deliveries += ids.deliveries.length;
           this.o.onDelivery?.();
@@ -448,6 +504,26 @@ export class ProfileRuntime {
       version: 1,
       meters,
       ...(this.nextDeliveryAt !== undefined ? { nextDeliveryAt: this.nextDeliveryAt } : {}),
+      ...(this.tariffDigest !== undefined ? { tariffDigest: this.tariffDigest } : {}),
     };
   }
+}
+
+/** A closed billing period of one meter for the calibration log: its span and its registers. */
+function billingEvent(profile: string, meter: string, r: PeriodResult): CalibrationEvent {
+  const detail: CalibrationEvent["detail"] = {
+    profile,
+    useCase: r.tariffUseCase,
+    start: r.billingPeriod.start,
+    end: r.billingPeriod.end,
+  };
+  if (r.error) {
+    detail.error = r.error.kind;
+    detail.message = r.error.message.slice(0, 512);
+    return { event: "billing.period-not-billable", meter, detail };
+  }
+  // One detail field per register (a TAF2 tariff has a few stages; the detail holds 32 fields).
+  for (const g of r.registers.slice(0, 24)) detail[g.obis] = g.amount;
+  detail.unit = r.registers[0]?.unit ?? "Wh";
+  return { event: "billing.period-closed", meter, detail };
 }

@@ -12,6 +12,8 @@ export interface MeterEntry {
 export interface Rejection {
   obis: string;
   reason: string;
+  /** Set when a cumulative register ran backwards: the last accepted value and the new one. */
+  backwards?: { last: number; value: number };
 }
 
 /** Largest register value taken as plausible (Wh): 10^12 Wh = 1 TWh. */
@@ -39,9 +41,11 @@ export function validateReadings(
     } else if (isCumulative(e.obis) && e.value < 0) {
       rejected.push({ obis: e.obis, reason: "negative energy register" });
     } else if (isCumulative(e.obis) && (last.get(e.obis) ?? Number.NEGATIVE_INFINITY) > e.value) {
+      const before = last.get(e.obis) ?? 0;
       rejected.push({
         obis: e.obis,
-        reason: `register ran backwards (${last.get(e.obis)} -> ${e.value})`,
+        reason: `register ran backwards (${before} -> ${e.value})`,
+        backwards: { last: before, value: e.value },
       });
     } else if (!/^[A-Za-z0-9³°/%]{1,16}$/.test(e.unit)) {
       rejected.push({ obis: e.obis, reason: "unknown unit" });

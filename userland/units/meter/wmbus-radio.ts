@@ -59,6 +59,7 @@ import {
   unwrapFrame,
   WmbusError,
 } from "@smgw/wmbus";
+import type { CalibrationRecorder } from "./calibration.ts";
 import { type MeterEntry, validateReadings } from "./validate.ts";
 
 export type WmbusMedium = "electricity" | "water" | "heat" | "gas";
@@ -137,6 +138,8 @@ export interface WmbusRadioOptions {
   now?: () => Date;
   /** A partial fragmented message is dropped this long after its first fragment. */
   fragmentTimeoutMs?: number;
+  /** Records registers that ran backwards in the calibration log. */
+  calibration?: CalibrationRecorder;
 }
 
 export interface WmbusRadio {
@@ -664,18 +667,26 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
           reason:
             e.value < 0 ? "negative register" : `register ran backwards (${before} -> ${e.value})`,
         });
+        if (e.value >= 0 && before !== undefined)
+          o.calibration?.registerRanBackwards(meter, e.obis, before, e.value);
         continue;
       }
       fresh.push(e);
     }
     const { accepted, rejected } = validateReadings(fresh, state.last, capturedAt);
-    for (const r of rejected)
+    for (const r of rejected) {
       o.log.warn("reading refused", { meter, obis: r.obis, reason: r.reason });
+      if (r.backwards)
+        o.calibration?.registerRanBackwards(meter, r.obis, r.backwards.last, r.backwards.value);
+    }
     o.counters.rejected += rejected.length;
     if (accepted.length === 0) return;
     try {
       await o.store(meter, accepted);
-      for (const r of accepted) state.last.set(r.obis, r.value);
+      for (const r of accepted) {
+        state.last.set(r.obis, r.value);
+        o.calibration?.registerAccepted(meter, r.obis);
+      }
       o.counters.accepted += accepted.length;
       o.log.info("readings stored", { meter, count: accepted.length });
     } catch (e) {
