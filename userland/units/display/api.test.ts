@@ -197,6 +197,31 @@ describe("consumer routes", () => {
         (e) => e.meter === "meter-2",
       ),
     ).toBe(true);
+    const calibration = await get("/api/v1/calibration-log");
+    expect(calibration.status).toBe(200);
+    conforms("/api/v1/calibration-log", "GET", 200, calibration.body);
+    const c = calibration.body as { entries: { meter?: string; event: string }[] };
+    expect(c.entries.map((e) => e.event)).toContain("tariff.configured");
+    expect(c.entries.some((e) => e.meter === undefined)).toBe(true);
+    const own = new Set(f.table.consumers.alice);
+    expect(c.entries.every((e) => e.meter === undefined || own.has(e.meter))).toBe(true);
+    const page = await get("/api/v1/calibration-log?limit=1");
+    expect((page.body as { entries: unknown[]; next?: number }).entries).toHaveLength(1);
+    const next = (page.body as { next?: number }).next;
+    expect(next).toBeNumber();
+    const second = await get(`/api/v1/calibration-log?limit=1&after=${next}`);
+    expect((second.body as { entries: { seq: number }[] }).entries[0]?.seq).toBeGreaterThan(
+      next ?? 0,
+    );
+    const oneMeter = await get("/api/v1/calibration-log?meter=meter-1");
+    expect(
+      (oneMeter.body as { entries: { meter?: string }[] }).entries.every(
+        (e) => e.meter === "meter-1",
+      ),
+    ).toBe(true);
+    expect((await get("/api/v1/calibration-log?meter=meter-3")).status).toBe(404);
+    expect((await get("/api/v1/calibration-log?limit=0")).status).toBe(400);
+    expect((await get("/api/v1/calibration-log?from=yesterday")).status).toBe(400);
   });
 
   test("day buckets follow German legal time across the change to summer time", async () => {
@@ -269,6 +294,7 @@ describe("roles", () => {
       "/api/v1/meters/meter-1/tariff-registers",
       "/api/v1/meters/meter-1/export?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
       "/api/v1/log",
+      "/api/v1/calibration-log",
     ]) {
       const r = await get(path, tech);
       expect({ path, status: r.status }).toEqual({ path, status: 403 });

@@ -18,6 +18,7 @@ import { buildOpenApi, type OpenApiDocument } from "./openapi.ts";
 import { checkBody, parseParameters } from "./query.ts";
 import {
   AssetParams,
+  CalibrationLogSchema,
   CurrentSchema,
   DiagnosticsSchema,
   ErrorSchema,
@@ -555,6 +556,24 @@ export function createDisplay(o: DisplayOptions): Display {
       handle: ({ who, query }) => {
         checkRange(query as { from?: string; to?: string });
         return data.log((who as Identity).account, query as object);
+      },
+    },
+    {
+      method: "GET",
+      path: "/api/v1/calibration-log",
+      operationId: "calibrationLog",
+      summary:
+        "The calibration log's entries about the consumer's meters: tariffs, billing periods, registers that ran backwards",
+      tags: ["consumer"],
+      access: "consumer",
+      query: LogQuery,
+      responses: {
+        200: { description: "Calibration-log entries", schema: CalibrationLogSchema },
+        ...meterResponses,
+      },
+      handle: ({ who, query }) => {
+        checkRange(query as { from?: string; to?: string });
+        return data.calibration((who as Identity).account, query as object);
       },
     },
   ];

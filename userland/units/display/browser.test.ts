@@ -149,6 +149,11 @@ describe.skipIf(!haveChromium)("web interface in chromium", () => {
     expect(await page.textContent("#chart-caption")).toMatch(/^Summe im Zeitraum: [\d.,]+ kWh$/);
     expect(await page.getAttribute("#chart", "aria-label")).toContain("Bezug gesamt");
     expect(await page.locator("#log tbody tr").count()).toBeGreaterThan(0);
+    // The calibration log: alice's four meters' entries (two each) and the gateway-wide one.
+    expect(await page.locator("#calibration tbody tr").count()).toBe(9);
+    const events = await page.locator("#calibration tbody tr td:nth-child(3)").allTextContents();
+    expect(events).toContain("Zählwerk lief rückwärts");
+    expect(events).toContain("Tarif hinterlegt");
     await page.screenshot({ path: path.join(ARTIFACTS, "consumer-de.png"), fullPage: true });
 
     // Another range and another meter.
@@ -169,6 +174,10 @@ describe.skipIf(!haveChromium)("web interface in chromium", () => {
     // English, by the switch.
     await page.selectOption("#lang", "en");
     expect(await page.textContent("#h-current")).toBe("Current values");
+    expect(await page.textContent("#h-calibration")).toBe("Calibration log");
+    expect(await page.locator("#calibration tbody tr td:nth-child(3)").allTextContents()).toContain(
+      "Register ran backwards",
+    );
     expect(await page.getAttribute("html", "lang")).toBe("en");
     await page.click('button.range[data-range="month"]');
     await page.waitForFunction(

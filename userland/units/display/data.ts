@@ -214,6 +214,18 @@ export class ConsumerData {
     return r.next === undefined ? { entries } : { entries, next: r.next };
   }
 
+  /** The calibration log's entries about the consumer's meters (and gateway-wide ones). */
+  async calibration(account: string, body: RequestBody<"storage.calibration-log">) {
+    if (body.meter !== undefined) this.assertOwn(account, body.meter);
+    const own = new Set(this.ownMeters(account));
+    const r = await this.ifm.request("storage", "storage.calibration-log", body, {
+      onBehalfOf: account,
+    });
+    // The second line again: nothing about a meter that is not the consumer's.
+    const entries = r.entries.filter((e) => e.meter === undefined || own.has(e.meter));
+    return r.next === undefined ? { entries } : { entries, next: r.next };
+  }
+
   /** The consumer's data of one meter as an AR 2418-6 document (TRuDI reads it). */
   async exportXml(
     account: string,

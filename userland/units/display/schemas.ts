@@ -2,7 +2,12 @@
 // describe the answers (tests check real answers against them) and make the OpenAPI document.
 // `x-error` is the message a client gets when a parameter does not fit.
 import { Type as T, type TSchema } from "@sinclair/typebox";
-import { CONTRACTS, ConsumerLogEntrySchema, TariffRegisterSchema } from "@smgw/ipc";
+import {
+  CalibrationLogEntrySchema,
+  CONTRACTS,
+  ConsumerLogEntrySchema,
+  TariffRegisterSchema,
+} from "@smgw/ipc";
 
 const Strict = { additionalProperties: false } as const;
 
@@ -224,6 +229,11 @@ export const TariffSchema = T.Object(
 
 export const LogSchema = T.Object(
   { entries: T.Array(ConsumerLogEntrySchema), next: T.Optional(T.Integer({ minimum: 0 })) },
+  Strict,
+);
+
+export const CalibrationLogSchema = T.Object(
+  { entries: T.Array(CalibrationLogEntrySchema), next: T.Optional(T.Integer({ minimum: 0 })) },
   Strict,
 );
 

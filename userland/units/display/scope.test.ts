@@ -49,6 +49,13 @@ function world(
       generateReadings({ from: DAY_START, to: DAY_END, start: (i + 1) * 1_000_000_000 }),
     );
     storage.setTariff(m, sampleTariff(new Date(DAY_END).toISOString()));
+    // A calibration entry about every meter, carrying that meter's register in its billion.
+    storage.addCalibration({
+      at: new Date(DAY_START + 7_200_000).toISOString(),
+      event: "billing.period-closed",
+      meter: m,
+      detail: { profile: `p-${m}`, "1-0:1.8.0*255": (i + 1) * 1_000_000_000 + 4711 },
+    });
     const owning = owner[i];
     for (let c = 0; c < consumers; c++) {
       // Log entries about every meter for every consumer: the display must show a consumer
@@ -80,6 +87,7 @@ const meterRoutes = (m: string) => [
   `/api/v1/meters/${m}/tariff-registers`,
   `/api/v1/meters/${m}/export?${day}`,
   `/api/v1/log?meter=${m}`,
+  `/api/v1/calibration-log?meter=${m}`,
 ];
 
 /** Ways to name a meter in a URL that must not reach another meter's data. */
@@ -91,6 +99,8 @@ const tricks = (own: string | undefined, other: string) => [
   `/api/v1/meters/${own ?? "meter-1"}/readings?meter=${other}`,
   `/api/v1/meters/${own ?? "meter-1"}/readings?obis=1-0:1.8.0*255&meter=${other}`,
   `/api/v1/log?meter=${other}&meter=${own ?? "meter-1"}`,
+  `/api/v1/calibration-log?meter=${other}&meter=${own ?? "meter-1"}`,
+  `/api/v1/calibration-log?meter=${encodeURIComponent(other)}`,
   `/api/v1/meters/${other}%00/readings`,
   `/api/v1/meters/%20${other}/readings`,
   `/api/v1/meters?meter=${other}`,
@@ -135,6 +145,12 @@ async function checkWorld(w: World): Promise<void> {
       expect(e.text).toStartWith(`log of ${c} about `);
       expect(own).toContain(e.meter ?? "");
     }
+    const calibration = await call(w.display, "/api/v1/calibration-log?limit=1000", {
+      headers: auth,
+    });
+    answers.push(calibration.text);
+    const seen = (calibration.body as { entries: { meter?: string }[] }).entries;
+    expect(seen.map((e) => e.meter ?? "").sort()).toEqual([...own].sort());
     // Nothing of another consumer's meters in anything this consumer received.
     const all = answers.join("\n");
     for (const other of foreign) {

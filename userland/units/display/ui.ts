@@ -173,6 +173,17 @@ export function renderPage(lang: Lang): string {
       <button type="button" id="log-more" class="secondary" hidden ${i("more")}>${t("more")}</button>
     </section>
 
+    <section class="card" aria-labelledby="h-calibration" id="calibration-card">
+      <h2 id="h-calibration" ${i("calibration")}>${t("calibration")}</h2>
+      <p ${i("calibrationIntro")}>${t("calibrationIntro")}</p>
+      <div class="table-wrap"><table id="calibration">
+        <thead><tr><th scope="col" ${i("time")}>${t("time")}</th><th scope="col" ${i("meter")}>${t("meter")}</th><th scope="col" ${i("event")}>${t("event")}</th><th scope="col" ${i("details")}>${t("details")}</th></tr></thead>
+        <tbody></tbody>
+      </table></div>
+      <p id="calibration-empty" hidden ${i("noCalibration")}>${t("noCalibration")}</p>
+      <button type="button" id="calibration-more" class="secondary" hidden ${i("more")}>${t("more")}</button>
+    </section>
+
     <section class="card" aria-labelledby="h-export" id="export-card">
       <h2 id="h-export" ${i("export")}>${t("export")}</h2>
       <p ${i("exportIntro")}>${t("exportIntro")}</p>

@@ -2,10 +2,11 @@
 // does what the broker does for the display's requests: checks the body against its contract,
 // asks the rule table (`decide` from @smgw/policy) with the consumer the request is made for,
 // passes the consumer's scope, and checks the answer against its contract. The storage part
-// keeps readings in SQLite with the query shape of units/storage, the consumer log and the
-// tariff registers, and reads only within the scope it is given.
+// keeps readings in SQLite with the query shape of units/storage, the consumer log, the
+// calibration log and the tariff registers, and reads only within the scope it is given.
 import { Database } from "bun:sqlite";
 import {
+  type CalibrationLogEntry,
   type ConsumerLogEntry,
   contractOf,
   IpcError,
@@ -31,6 +32,7 @@ export class FakeStorage {
   private readonly insert;
   private readonly insertLog;
   private readonly tariffs = new Map<string, ResponseBody<"storage.tariff-registers">>();
+  private readonly calibration: CalibrationLogEntry[] = [];
 
   constructor(private readonly options: FakeStorageOptions = {}) {
     this.db = new Database(":memory:", { strict: true });
@@ -194,6 +196,37 @@ export class FakeStorage {
     const last = entries[entries.length - 1];
     return rows.length > limit && last ? { entries, next: last.seq } : { entries };
   }
+
+  addCalibration(entry: Omit<CalibrationLogEntry, "seq">): void {
+    this.calibration.push({ seq: this.calibration.length + 1, ...entry });
+  }
+
+  calibrationLog(
+    q: RequestBody<"storage.calibration-log">,
+    scope: Scope | undefined,
+  ): ResponseBody<"storage.calibration-log"> {
+    if (!scope && !this.options.ignoreScope) {
+      throw new IpcError("denied", "the calibration log is read for a consumer");
+    }
+    if (q.meter !== undefined && !this.inScope(scope, q.meter)) {
+      throw new IpcError("denied", `meter ${q.meter} is outside the request's consumer scope`);
+    }
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
+    const from = q.from ? Date.parse(q.from) : Number.NEGATIVE_INFINITY;
+    const to = q.to ? Date.parse(q.to) : Number.POSITIVE_INFINITY;
+    const rows = this.calibration.filter(
+      (e) =>
+        e.seq > (q.after ?? 0) &&
+        Date.parse(e.at) >= from &&
+        Date.parse(e.at) < to &&
+        (q.meter !== undefined
+          ? e.meter === q.meter
+          : e.meter === undefined || this.options.ignoreScope || this.inScope(scope, e.meter)),
+    );
+    const entries = rows.slice(0, limit);
+    const last = entries[entries.length - 1];
+    return rows.length > limit && last ? { entries, next: last.seq } : { entries };
+  }
 }
 
 export interface FakeIfmOptions {
@@ -280,6 +313,8 @@ export class FakeIfm implements IfmClient {
           return s.tariffRegisters(body as RequestBody<"storage.tariff-registers">, scope);
         case "storage.consumer-log":
           return s.consumerLog(body as RequestBody<"storage.consumer-log">, scope);
+        case "storage.calibration-log":
+          return s.calibrationLog(body as RequestBody<"storage.calibration-log">, scope);
         case "storage.append-log":
           return { seq: 1 };
       }

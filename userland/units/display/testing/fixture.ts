@@ -82,6 +82,24 @@ export async function makeFixture(o: FixtureOptions = {}): Promise<Fixture> {
   meters.forEach((m, i) => {
     storage.addReadings(m, generateReadings({ from, to: end, start: (i + 1) * 1_000_000_000 }));
     storage.setTariff(m, sampleTariff(new Date(end - 900_000).toISOString()));
+    storage.addCalibration({
+      at: new Date(from).toISOString(),
+      event: "tariff.configured",
+      meter: m,
+      detail: { profile: `taf2-${m}`, useCase: 2, tariffId: "T2-DAY-NIGHT", from: "2026-01-01" },
+    });
+    storage.addCalibration({
+      at: new Date(end - 2 * 86_400_000).toISOString(),
+      event: "register.ran-backwards",
+      meter: m,
+      detail: { obis: "1-0:1.8.0*255", last: 1_000_500, value: 1_000_100 },
+    });
+  });
+  // A gateway-wide entry (no meter): every consumer sees it.
+  storage.addCalibration({
+    at: new Date(end - 86_400_000).toISOString(),
+    event: "clock.adjusted",
+    detail: { by: "NTP", offsetMs: 120 },
   });
   for (const [consumer, own] of Object.entries(table.consumers)) {
     for (const m of own) {

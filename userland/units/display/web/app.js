@@ -22,6 +22,8 @@
     tariff: null,
     log: [],
     logNext: undefined,
+    calibration: [],
+    calibrationNext: undefined,
     status: null,
     diagnostics: null,
     chart: null,
@@ -332,6 +334,7 @@
       $(id).hidden = none;
     }
     await loadLog(true);
+    await loadCalibration(true);
     if (!none) await selectMeter(state.meters[0].meter);
   }
 
@@ -596,6 +599,49 @@
     $("log-more").hidden = state.logNext === undefined;
   }
 
+  // ---- consumer: calibration log ---------------------------------------------------------
+  async function loadCalibration(reset) {
+    if (reset) {
+      state.calibration = [];
+      state.calibrationNext = undefined;
+    }
+    const q = new URLSearchParams({ limit: "20" });
+    if (state.calibrationNext !== undefined) q.set("after", String(state.calibrationNext));
+    try {
+      const r = await api(`/api/v1/calibration-log?${q}`);
+      state.calibration = state.calibration.concat(r.entries);
+      state.calibrationNext = r.next;
+    } catch (e) {
+      failed(e);
+      return;
+    }
+    renderCalibration();
+  }
+
+  const CALIBRATION_EVENTS = {
+    "tariff.configured": "calTariffConfigured",
+    "tariff.refused": "calTariffRefused",
+    "billing.period-closed": "calBillingClosed",
+    "billing.period-not-billable": "calBillingNotBillable",
+    "register.ran-backwards": "calRegisterBackwards",
+  };
+
+  function renderCalibration() {
+    fill(
+      "calibration",
+      state.calibration.map((e) => [
+        fmtTime(Date.parse(e.at)),
+        e.meter ?? "",
+        CALIBRATION_EVENTS[e.event] ? t(CALIBRATION_EVENTS[e.event]) : e.event,
+        Object.entries(e.detail)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(", "),
+      ]),
+    );
+    $("calibration-empty").hidden = state.calibration.length > 0;
+    $("calibration-more").hidden = state.calibrationNext === undefined;
+  }
+
   // ---- consumer: export -------------------------------------------------------------------
   function isoDate(a) {
     const p = (n) => String(n).padStart(2, "0");
@@ -723,6 +769,7 @@
     if (state.series) renderChart();
     if (state.tariff) renderTariff();
     renderLog();
+    renderCalibration();
     if (state.diagnostics) renderDiagnostics();
     renderStatus();
     if (state.meter) updateExport();
@@ -752,6 +799,7 @@
     loadChart();
   });
   $("log-more").addEventListener("click", () => loadLog(false));
+  $("calibration-more").addEventListener("click", () => loadCalibration(false));
   $("export-from").addEventListener("change", updateExport);
   $("export-to").addEventListener("change", updateExport);
   $("export-link").addEventListener("click", (e) => {
