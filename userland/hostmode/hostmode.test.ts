@@ -227,6 +227,33 @@ describe.skipIf(!isRoot)("host mode (needs root)", () => {
     const taf1 = han("bob", "/api/v1/meters/meter-3/tariff-registers");
     expect((taf1.body as { tariff: { useCase: number } }).tariff.useCase).toBe(1);
     expect(han("alice", "/api/v1/meters/meter-3/tariff-registers").status).toBe(404);
+    // The calibration log: the tariff each billing profile runs on, by its file's hash, shown
+    // to the consumer of that meter only.
+    type Calibration = {
+      entries: { event: string; meter?: string; detail: Record<string, unknown> }[];
+    };
+    const alice = han("alice", "/api/v1/calibration-log?limit=1000");
+    expect(alice.status).toBe(200);
+    const tariffs = (alice.body as Calibration).entries.filter(
+      (e) => e.event === "tariff.configured",
+    );
+    expect(tariffs.map((e) => e.meter)).toContain("meter-1");
+    expect(tariffs.find((e) => e.meter === "meter-1")?.detail).toMatchObject({
+      profile: "taf2-alice",
+      useCase: 2,
+    });
+    expect(String(tariffs[0]?.detail.sha256)).toMatch(/^[0-9a-f]{64}$/);
+    const bob = han("bob", "/api/v1/calibration-log?limit=1000");
+    const bobs = (bob.body as Calibration).entries;
+    expect(
+      bobs
+        .filter((e) => e.event === "tariff.configured")
+        .map((e) => e.meter)
+        .sort(),
+    ).toEqual(["meter-3", "wmbus-5"]);
+    expect(bobs.some((e) => e.meter === "meter-1")).toBe(false);
+    expect(han("alice", "/api/v1/calibration-log?meter=meter-3").status).toBe(404);
+    expect(han("technician", "/api/v1/calibration-log").status).toBe(403);
   });
 
   test("the consumer log shows the consumer what went where, and only theirs", () => {
