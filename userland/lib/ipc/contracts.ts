@@ -97,6 +97,29 @@ export const CalibrationLogEntrySchema = T.Object(
 );
 export type CalibrationLogEntry = Static<typeof CalibrationLogEntrySchema>;
 
+/** A page of a log read on behalf of a consumer, by time range, optionally about one meter. */
+const LogPageRequest = T.Object(
+  {
+    /** Only entries about this meter (the IFM checks it is the consumer's). */
+    meter: T.Optional(EndpointName),
+    from: T.Optional(IsoTime),
+    to: T.Optional(IsoTime),
+    limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
+    /** Paging cursor: the `seq` of the last entry of the previous page. */
+    after: T.Optional(T.Integer({ minimum: 0 })),
+  },
+  Strict,
+);
+/** The answer: the entries, and where the next page starts if there is more. */
+const logPage = <E extends TSchema>(entry: E) =>
+  T.Object(
+    {
+      entries: T.Array(entry, { maxItems: 1000 }),
+      next: T.Optional(T.Integer({ minimum: 0 })),
+    },
+    Strict,
+  );
+
 /** Byte strings travel as lower-case hex. */
 const HexBytes = (min: number, max: number) =>
   T.String({ pattern: "^([0-9a-f]{2})+$", minLength: min, maxLength: max });
@@ -251,25 +274,8 @@ export const CONTRACTS = {
     ),
   },
   "storage.consumer-log": {
-    request: T.Object(
-      {
-        /** Only entries about this meter (the IFM checks it is the consumer's). */
-        meter: T.Optional(EndpointName),
-        from: T.Optional(IsoTime),
-        to: T.Optional(IsoTime),
-        limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
-        /** Paging cursor: the `seq` of the last entry of the previous page. */
-        after: T.Optional(T.Integer({ minimum: 0 })),
-      },
-      Strict,
-    ),
-    response: T.Object(
-      {
-        entries: T.Array(ConsumerLogEntrySchema, { maxItems: 1000 }),
-        next: T.Optional(T.Integer({ minimum: 0 })),
-      },
-      Strict,
-    ),
+    request: LogPageRequest,
+    response: logPage(ConsumerLogEntrySchema),
   },
   "storage.calibration-append": {
     request: T.Object(
@@ -280,25 +286,8 @@ export const CONTRACTS = {
     response: T.Object({ last: T.Integer({ minimum: 1 }) }, Strict),
   },
   "storage.calibration-log": {
-    request: T.Object(
-      {
-        /** Only entries about this meter (the IFM checks it is the consumer's). */
-        meter: T.Optional(EndpointName),
-        from: T.Optional(IsoTime),
-        to: T.Optional(IsoTime),
-        limit: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),
-        /** Paging cursor: the `seq` of the last entry of the previous page. */
-        after: T.Optional(T.Integer({ minimum: 0 })),
-      },
-      Strict,
-    ),
-    response: T.Object(
-      {
-        entries: T.Array(CalibrationLogEntrySchema, { maxItems: 1000 }),
-        next: T.Optional(T.Integer({ minimum: 0 })),
-      },
-      Strict,
-    ),
+    request: LogPageRequest,
+    response: logPage(CalibrationLogEntrySchema),
   },
   "storage.profile-commit": {
     request: T.Object(

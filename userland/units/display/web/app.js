@@ -561,22 +561,27 @@
   }
 
   // ---- consumer: log ------------------------------------------------------------------------
-  async function loadLog(reset) {
+  /** The next page of a paged log (`key`: "log" or "calibration"), or the first if `reset`. */
+  async function loadPaged(key, url, render, reset) {
     if (reset) {
-      state.log = [];
-      state.logNext = undefined;
+      state[key] = [];
+      state[`${key}Next`] = undefined;
     }
     const q = new URLSearchParams({ limit: "20" });
-    if (state.logNext !== undefined) q.set("after", String(state.logNext));
+    if (state[`${key}Next`] !== undefined) q.set("after", String(state[`${key}Next`]));
     try {
-      const r = await api(`/api/v1/log?${q}`);
-      state.log = state.log.concat(r.entries);
-      state.logNext = r.next;
+      const r = await api(`${url}?${q}`);
+      state[key] = state[key].concat(r.entries);
+      state[`${key}Next`] = r.next;
     } catch (e) {
       failed(e);
       return;
     }
-    renderLog();
+    render();
+  }
+
+  function loadLog(reset) {
+    return loadPaged("log", "/api/v1/log", renderLog, reset);
   }
 
   function renderLog() {
@@ -600,22 +605,8 @@
   }
 
   // ---- consumer: calibration log ---------------------------------------------------------
-  async function loadCalibration(reset) {
-    if (reset) {
-      state.calibration = [];
-      state.calibrationNext = undefined;
-    }
-    const q = new URLSearchParams({ limit: "20" });
-    if (state.calibrationNext !== undefined) q.set("after", String(state.calibrationNext));
-    try {
-      const r = await api(`/api/v1/calibration-log?${q}`);
-      state.calibration = state.calibration.concat(r.entries);
-      state.calibrationNext = r.next;
-    } catch (e) {
-      failed(e);
-      return;
-    }
-    renderCalibration();
+  function loadCalibration(reset) {
+    return loadPaged("calibration", "/api/v1/calibration-log", renderCalibration, reset);
   }
 
   const CALIBRATION_EVENTS = {
