@@ -116,6 +116,12 @@ describe("routes", () => {
       "invalid-body",
       "CLS relay flows only",
     ],
+    [
+      "meter",
+      { endpoint: "emt-supplier", purpose: "wan-emt-delivery", device: "" },
+      "invalid-body",
+      "CLS relay flows only",
+    ],
     ["meter", { endpoint: "emt-dso", purpose: "han-cls-proxy" }, "denied", "no outbound TLS flow"],
     [
       "meter",
@@ -136,10 +142,11 @@ describe("routes", () => {
   }
 
   test("any request: a decision, never an exception, allowed only where the policy says", () => {
+    // "-" stands for no device at all; an empty device is a device (and refused off CLS flows).
     const allowed = new Set([
-      "meter|wan-emt-delivery|emt-supplier|",
-      "meter|wan-emt-delivery|emt-dso|",
-      "admin|wan-gwa-session|gwa|",
+      "meter|wan-emt-delivery|emt-supplier|-",
+      "meter|wan-emt-delivery|emt-dso|-",
+      "admin|wan-gwa-session|gwa|-",
       "cls|wan-cls-relay|emt-dso|heatpump",
     ]);
     const names = [...Object.keys(policy.endpoints), "x", "", "constructor", "__proto__"];
@@ -160,7 +167,7 @@ describe("routes", () => {
             purpose,
             ...(device !== undefined ? { device } : {}),
           });
-          expect(d.ok).toBe(allowed.has(`${unit}|${purpose}|${endpoint}|${device ?? ""}`));
+          expect(d.ok).toBe(allowed.has(`${unit}|${purpose}|${endpoint}|${device ?? "-"}`));
         },
       ),
       { numRuns: 3000 },
