@@ -20,6 +20,7 @@ import {
 } from "@smgw/wmbus/frame-builder.ts";
 import type { udp } from "bun";
 import fc from "fast-check";
+import { CalibrationRecorder } from "./calibration.ts";
 import {
   entriesFromRecords,
   newWmbusCounters,
@@ -161,6 +162,7 @@ async function send(datagrams: Uint8Array[], from = sender): Promise<void> {
   await Bun.sleep(5);
 }
 
+const calibrationLog: { event: string; meter?: string; detail: Record<string, unknown> }[] = [];
 const refusals = (kind: string) =>
   logs.filter((l) => l.msg === "telegram refused" && l.kind === kind);
 const lastStored = () => stored[stored.length - 1];
@@ -181,6 +183,16 @@ beforeAll(async () => {
     counters,
     peers: ["127.0.0.1"],
     now: () => new Date(clock),
+    calibration: new CalibrationRecorder(
+      {
+        // biome-ignore lint/suspicious/noExplicitAny: the one message the recorder sends
+        request: async (_to: string, _type: string, body: any): Promise<any> => {
+          calibrationLog.push(...body.entries);
+          return { last: calibrationLog.length };
+        },
+      },
+      createLogger("meter", { write: () => {} }),
+    ),
   });
   sender = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
   stranger = await Bun.udpSocket({ hostname: "127.0.0.2", port: 0 });
@@ -486,6 +498,13 @@ describe("wM-Bus radio: bad telegrams are dropped, counted and logged", () => {
     await send([telegram("w7", { access: 33, counter: 33, records: volume(12_000) })]);
     expect(counters.rejected).toBe(rejected + 1);
     expect(logs.at(-1)).toMatchObject({ msg: "reading refused", obis: "8-0:1.0.0*255" });
+    // The calibration log learns of it, with the register's last value and the new one.
+    await waitFor(() => calibrationLog.length > 0);
+    expect(calibrationLog.at(-1)).toEqual({
+      event: "register.ran-backwards",
+      meter: "water-seven",
+      detail: { obis: "8-0:1.0.0*255", last: 12.345, value: 12 },
+    });
   });
 
   test("a store failure is logged and counted; the next telegram is stored", async () => {
