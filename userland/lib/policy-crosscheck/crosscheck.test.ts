@@ -34,7 +34,8 @@ function check(policy: Policy): void {
     const peers = addressesOf(f.endpoints);
     expect(rule?.protocol).toBe(f.protocol);
     expect(rule?.port).toBe(f.port);
-    const s = service(f.unit);
+    // The unit holding the flow's socket: the TCM for TLS, which terminates every session.
+    const s = service(f.socketUnit);
     expect(s.families).toContain("AF_INET");
     expect(s.privateNetwork).toBe(false);
     for (const p of peers) expect(s.ipAllow).toContain(p);
@@ -44,7 +45,7 @@ function check(policy: Policy): void {
       expect(s.bindAllow).toContain(`ipv4:${f.protocol}:${f.port}`);
     } else {
       expect([...(rule?.daddrs ?? [])].sort()).toEqual(peers);
-      expect(rule?.skuid).toBe(policy.document.units[f.unit].user);
+      expect(rule?.skuid).toBe(policy.document.units[f.socketUnit].user);
     }
   }
 
@@ -62,7 +63,7 @@ function check(policy: Policy): void {
     });
   }
   for (const u of UNIT_NAMES) {
-    const flows = policy.networkFlows.filter((f) => f.unit === u);
+    const flows = policy.networkFlows.filter((f) => f.socketUnit === u);
     const s = service(u);
     if (flows.length === 0) {
       // No network flow: no IP sockets at all; and no network namespace either, except for

@@ -471,7 +471,7 @@ export function compileCil(policy: Policy, model: SelinuxModel = buildModel(poli
   for (const p of model.ports) {
     const cls = `${p.protocol}_socket`;
     for (const u of p.binders) {
-      const nets = [...new Set(p.flows.filter((f) => f.unit === u).map((f) => f.network))];
+      const nets = [...new Set(p.flows.filter((f) => f.socketUnit === u).map((f) => f.network))];
       c.rule(
         `${u} listens on ${p.protocol} ${p.port} (${nets.join(", ")}).`,
         `(allow ${domainType(u)} self (${cls} (create bind ${p.protocol === "tcp" ? "listen accept " : ""}getattr setattr getopt setopt read write shutdown ioctl)))`,
@@ -480,7 +480,7 @@ export function compileCil(policy: Policy, model: SelinuxModel = buildModel(poli
       );
     }
     for (const u of p.connectors) {
-      const nets = [...new Set(p.flows.filter((f) => f.unit === u).map((f) => f.network))];
+      const nets = [...new Set(p.flows.filter((f) => f.socketUnit === u).map((f) => f.network))];
       c.rule(
         `${u} opens ${p.protocol} ${p.port} connections${p.tls ? " (TLS)" : ""} (${nets.join(", ")}).`,
         `(allow ${domainType(u)} self (${cls} (create connect getattr setattr getopt setopt read write shutdown ioctl)))`,

@@ -153,11 +153,11 @@ export function buildModel(policy: Policy): SelinuxModel {
         port,
         tls: flows.some((f) => f.tls),
         binders: sorted(
-          flows.filter((f) => f.direction === "inbound").map((f) => f.unit),
+          flows.filter((f) => f.direction === "inbound").map((f) => f.socketUnit),
           UNIT_NAMES,
         ),
         connectors: sorted(
-          flows.filter((f) => f.direction === "outbound").map((f) => f.unit),
+          flows.filter((f) => f.direction === "outbound").map((f) => f.socketUnit),
           UNIT_NAMES,
         ),
         flows,
@@ -172,7 +172,11 @@ export function buildModel(policy: Policy): SelinuxModel {
       interface: def.interface,
       ...subnetOf(def.address),
       units: sorted(
-        policy.networkFlows.filter((f) => f.network === n).map((f) => f.unit),
+        // The unit a flow serves and the one holding its socket (the TCM for TLS) are both
+        // on the flow's network.
+        policy.networkFlows
+          .filter((f) => f.network === n)
+          .flatMap((f) => [f.unit, f.socketUnit]),
         UNIT_NAMES,
       ),
     };
@@ -184,7 +188,7 @@ export function buildModel(policy: Policy): SelinuxModel {
       sorted(
         policy.networkFlows
           .filter((f) => f.network === nu.network && f.direction === "inbound")
-          .map((f) => f.unit),
+          .map((f) => f.socketUnit),
         UNIT_NAMES,
       ),
     );
@@ -219,7 +223,7 @@ export function buildModel(policy: Policy): SelinuxModel {
         port: p.port,
         direction: first.direction,
         units: sorted(
-          flows.map((f) => f.unit),
+          flows.map((f) => f.socketUnit),
           UNIT_NAMES,
         ),
         flows: [...new Set(flows.map((f) => f.id))],

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import path from "node:path";
 import fc from "fast-check";
 import { parseDocument } from "yaml";
-import { compileRuleTable, type Policy, parsePolicy, UNIT_NAMES } from "../policy/index.ts";
+import { type Policy, parsePolicy, UNIT_NAMES } from "../policy/index.ts";
 import {
   compileSystemd,
   GENERATED_HEADER,
@@ -215,7 +215,7 @@ describe("services", () => {
       meter: "AF_UNIX AF_INET",
       admin: "AF_UNIX AF_INET",
       display: "AF_UNIX AF_INET",
-      cls: "AF_UNIX AF_INET",
+      cls: "AF_UNIX",
       tcm: "AF_UNIX AF_INET",
       net: "AF_UNIX AF_NETLINK",
       ifm: "AF_UNIX",
@@ -227,17 +227,17 @@ describe("services", () => {
       expect(one(service(u), "Service", "RestrictAddressFamilies"), u).toBe(expected[u]);
       const privateNetwork = one(service(u), "Service", "PrivateNetwork");
       expect(privateNetwork, u).toBe(
-        ["ifm", "crypto", "storage", "sysmgmt"].includes(u) ? "yes" : undefined,
+        // cls: the TCM holds the CLS proxy's TLS listener, so cls needs no network at all.
+        ["ifm", "crypto", "storage", "sysmgmt", "cls"].includes(u) ? "yes" : undefined,
       );
     }
   });
 
-  test("IPAddressAllow: the listeners' peers; for tcm the WAN endpoints it connects to", () => {
-    const table = compileRuleTable(shipped);
+  test("IPAddressAllow: the peers of the flows whose sockets the unit holds (TLS: the TCM)", () => {
     for (const u of UNIT_NAMES) {
-      const peers = new Set(table.listeners.filter((l) => l.unit === u).flatMap((l) => l.peers));
+      const peers = new Set<string>();
       for (const f of shipped.networkFlows) {
-        if (f.unit !== u || f.direction !== "outbound") continue;
+        if (f.socketUnit !== u) continue;
         for (const e of f.endpoints)
           for (const a of shipped.endpoints[e]?.addresses ?? []) peers.add(a);
       }
@@ -247,9 +247,11 @@ describe("services", () => {
     expect(one(service("meter"), "Service", "IPAddressAllow")).toBe(
       "198.51.100.11 198.51.100.12 198.51.100.13 198.51.100.21 198.51.100.22 198.51.100.23 198.51.100.24 198.51.100.25",
     );
+    // The WAN endpoints it connects to and the CLS device whose TLS sessions it terminates.
     expect(one(service("tcm"), "Service", "IPAddressAllow")).toBe(
-      "192.0.2.10 192.0.2.20 192.0.2.21",
+      "192.0.2.10 192.0.2.20 192.0.2.21 203.0.113.30",
     );
+    expect(one(service("cls"), "Service", "IPAddressAllow")).toBeUndefined();
     expect(one(service("display"), "Service", "IPAddressAllow")).toBe(
       "203.0.113.10 203.0.113.11 203.0.113.40",
     );
@@ -261,11 +263,12 @@ describe("services", () => {
     expect(binds("meter")).toEqual(["ipv4:tcp:7259", "ipv4:udp:7260"]);
     expect(binds("admin")).toEqual(["ipv4:udp:4711"]);
     expect(binds("display")).toEqual(["ipv4:tcp:8080"]);
-    expect(binds("cls")).toEqual(["ipv4:tcp:8443"]);
-    expect(binds("tcm")).toBeUndefined();
+    // The CLS proxy's TLS port is the TCM's: it terminates the devices' sessions.
+    expect(binds("cls")).toBeUndefined();
+    expect(binds("tcm")).toEqual(["ipv4:tcp:8443"]);
     expect(one(service("tcm"), "Service", "SocketBindDeny")).toBe("any");
     expect(one(service("meter"), "Service", "RestrictNetworkInterfaces")).toBe("lmn0");
-    expect(one(service("tcm"), "Service", "RestrictNetworkInterfaces")).toBe("wan0");
+    expect(one(service("tcm"), "Service", "RestrictNetworkInterfaces")).toBe("han0 wan0");
     expect(one(service("display"), "Service", "RestrictNetworkInterfaces")).toBe("han0");
     expect(one(service("ifm"), "Service", "RestrictNetworkInterfaces")).toBeUndefined();
   });
@@ -358,14 +361,13 @@ describe("one flow changed, the output follows", () => {
     expect(allow).toBe("203.0.113.10 203.0.113.11");
   });
 
-  test("the CLS proxy's HAN flow removed: cls loses IPv4 and gets a private network", () => {
+  test("the CLS proxy's HAN flow removed: the TCM no longer binds its port or admits the device", () => {
     const policy = edited((doc) => doc.deleteIn(["flows", flowIndex("han-cls-proxy")]));
-    const cls = compileSystemd(policy)["smgw-cls.service"] ?? "";
-    expect(one(cls, "Service", "RestrictAddressFamilies")).toBe("AF_UNIX");
-    expect(one(cls, "Service", "PrivateNetwork")).toBe("yes");
-    expect(one(cls, "Service", "IPAddressAllow")).toBeUndefined();
-    expect(cls).not.toContain("8443");
-    expect(cls).not.toContain("Wants=network-online.target");
+    const tcm = compileSystemd(policy)["smgw-tcm.service"] ?? "";
+    expect(one(tcm, "Service", "IPAddressAllow")).toBe("192.0.2.10 192.0.2.20 192.0.2.21");
+    expect(one(tcm, "Service", "RestrictNetworkInterfaces")).toBe("wan0");
+    expect(tcm).not.toContain("8443");
+    expect(one(tcm, "Service", "SocketBindDeny")).toBe("any");
   });
 
   test("a unit's user renamed: service, sysusers and tmpfiles all follow", () => {

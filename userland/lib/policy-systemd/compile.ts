@@ -52,7 +52,8 @@ export interface UnitFacts {
 
 export function unitFacts(policy: Policy, unit: UnitName): UnitFacts {
   const doc = policy.document;
-  const flows = policy.networkFlows.filter((f) => f.unit === unit);
+  // The flows whose socket this unit holds: every TLS flow's is the TCM's.
+  const flows = policy.networkFlows.filter((f) => f.socketUnit === unit);
   const peers = new Set<string>();
   for (const f of flows) {
     for (const e of f.endpoints) for (const a of policy.endpoints[e]?.addresses ?? []) peers.add(a);

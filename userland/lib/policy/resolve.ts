@@ -37,7 +37,13 @@ export interface NetworkFlow {
   index: number;
   /** inbound: an endpoint opens the flow to a gateway unit; outbound: a unit opens it. */
   direction: "inbound" | "outbound";
+  /** The unit the flow's data is for (inbound) or from (outbound). */
   unit: UnitName;
+  /**
+   * The unit that holds the flow's socket: the TCM for every TLS flow (it terminates and opens
+   * every TLS session; the unit gets the plaintext through the IFM), else `unit` itself.
+   */
+  socketUnit: UnitName;
   endpoints: string[];
   network: NetworkName;
   protocol: "tcp" | "udp";
@@ -273,6 +279,7 @@ export function resolvePolicy(doc: PolicyDocument): { policy?: Policy; issues: P
         index,
         direction: from.kind === "endpoints" ? "inbound" : "outbound",
         unit: u,
+        socketUnit: (f.transport.tls ?? false) ? "tcm" : u,
         endpoints: epSide.endpoints,
         network: f.network,
         protocol: f.transport.protocol,
