@@ -174,9 +174,7 @@ export function buildModel(policy: Policy): SelinuxModel {
       units: sorted(
         // The unit a flow serves and the one holding its socket (the TCM for TLS) are both
         // on the flow's network.
-        policy.networkFlows
-          .filter((f) => f.network === n)
-          .flatMap((f) => [f.unit, f.socketUnit]),
+        policy.networkFlows.filter((f) => f.network === n).flatMap((f) => [f.unit, f.socketUnit]),
         UNIT_NAMES,
       ),
     };
