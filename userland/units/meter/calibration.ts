@@ -5,7 +5,8 @@
 // more than MAX_WAITING wait (besides a batch being sent), the oldest are dropped and that loss is logged as an error (as are
 // events storage refuses as malformed, which no retry would change).
 import type { Logger } from "@smgw/daemon";
-import { type CalibrationEvent, type IpcClient, IpcError } from "@smgw/ipc";
+import { type CalibrationEvent, type IpcClient, IpcError, type Reading } from "@smgw/ipc";
+import type { Rejection } from "./validate.ts";
 
 type Ifm = Pick<IpcClient, "request">;
 
@@ -109,5 +110,32 @@ export class CalibrationRecorder {
       }
       this.counters.recorded += batch.length;
     }
+  }
+}
+
+/** Refused readings: each logged, a register that ran backwards also recorded. */
+export function noteRefused(
+  log: Logger,
+  calibration: CalibrationRecorder | undefined,
+  meter: string,
+  rejected: readonly Rejection[],
+): void {
+  for (const r of rejected) {
+    log.warn("reading refused", { meter, obis: r.obis, reason: r.reason });
+    if (r.backwards)
+      calibration?.registerRanBackwards(meter, r.obis, r.backwards.last, r.backwards.value);
+  }
+}
+
+/** Readings storage acknowledged: the registers' last values move on. */
+export function noteStored(
+  last: Map<string, number>,
+  calibration: CalibrationRecorder | undefined,
+  meter: string,
+  accepted: readonly Reading[],
+): void {
+  for (const r of accepted) {
+    last.set(r.obis, r.value);
+    calibration?.registerAccepted(meter, r.obis);
   }
 }

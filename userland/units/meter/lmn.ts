@@ -4,7 +4,7 @@ import type { Logger } from "@smgw/daemon";
 import type { Reading } from "@smgw/ipc";
 import { SmlFrameExtractor } from "@smgw/sml";
 import type { TCPSocketListener } from "bun";
-import type { CalibrationRecorder } from "./calibration.ts";
+import { type CalibrationRecorder, noteRefused, noteStored } from "./calibration.ts";
 import { readingsFromPayload } from "./sml-readings.ts";
 import { validateReadings } from "./validate.ts";
 
@@ -67,19 +67,12 @@ export function startLmnListener(o: LmnOptions): TCPSocketListener<Conn | undefi
       seen,
       new Date().toISOString(),
     );
-    for (const r of rejected) {
-      o.log.warn("reading refused", { meter, obis: r.obis, reason: r.reason });
-      if (r.backwards)
-        o.calibration?.registerRanBackwards(meter, r.obis, r.backwards.last, r.backwards.value);
-    }
+    noteRefused(o.log, o.calibration, meter, rejected);
     o.counters.rejected += rejected.length;
     if (accepted.length === 0) return;
     try {
       await o.store(meter, accepted);
-      for (const r of accepted) {
-        seen.set(r.obis, r.value);
-        o.calibration?.registerAccepted(meter, r.obis);
-      }
+      noteStored(seen, o.calibration, meter, accepted);
       o.counters.accepted += accepted.length;
       o.log.info("readings stored", { meter, count: accepted.length });
     } catch (e) {

@@ -59,7 +59,7 @@ import {
   unwrapFrame,
   WmbusError,
 } from "@smgw/wmbus";
-import type { CalibrationRecorder } from "./calibration.ts";
+import { type CalibrationRecorder, noteRefused, noteStored } from "./calibration.ts";
 import { type MeterEntry, validateReadings } from "./validate.ts";
 
 export type WmbusMedium = "electricity" | "water" | "heat" | "gas";
@@ -674,19 +674,12 @@ export async function startWmbusRadio(o: WmbusRadioOptions): Promise<WmbusRadio>
       fresh.push(e);
     }
     const { accepted, rejected } = validateReadings(fresh, state.last, capturedAt);
-    for (const r of rejected) {
-      o.log.warn("reading refused", { meter, obis: r.obis, reason: r.reason });
-      if (r.backwards)
-        o.calibration?.registerRanBackwards(meter, r.obis, r.backwards.last, r.backwards.value);
-    }
+    noteRefused(o.log, o.calibration, meter, rejected);
     o.counters.rejected += rejected.length;
     if (accepted.length === 0) return;
     try {
       await o.store(meter, accepted);
-      for (const r of accepted) {
-        state.last.set(r.obis, r.value);
-        o.calibration?.registerAccepted(meter, r.obis);
-      }
+      noteStored(state.last, o.calibration, meter, accepted);
       o.counters.accepted += accepted.length;
       o.log.info("readings stored", { meter, count: accepted.length });
     } catch (e) {
