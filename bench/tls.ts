@@ -324,6 +324,20 @@ const common = {
   // Node reads one CRL per entry: hand it the bundle split into its PEM blocks.
   ...(config.crl ? { crl: readFileSync(f.crl, "utf8").match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----\n?/g) } : {}),
 };
+// The client's bulk run: send config.bulkBytes, wait for the server's answer, report.
+async function sendBulk(s, extra) {
+  const chunk = Buffer.alloc(${CHUNK}, 0x5a);
+  const start = performance.now();
+  const c0 = cpu();
+  let sent = 0;
+  const done = new Promise((resolve) => s.once("data", resolve));
+  const pump = () => { while (sent < config.bulkBytes) { sent += chunk.length; if (!s.write(chunk)) return; } };
+  s.on("drain", pump);
+  pump();
+  await done;
+  console.log(JSON.stringify({ count: 1, bytes: sent, seconds: (performance.now() - start) / 1000, cpuSeconds: cpu() - c0, ...extra }));
+  s.destroy();
+}
 // Servers count what they receive and answer "ok" after the bulk; they print their port, and
 // their CPU time when stdin ends.
 function receiveBulk(socket) {
@@ -347,17 +361,7 @@ if (config.mode === "tcp") {
   } else {
     const s = net.connect({ host: "127.0.0.1", port: config.port, noDelay: true });
     await new Promise((resolve, reject) => { s.once("connect", resolve); s.once("error", reject); });
-    const chunk = Buffer.alloc(${CHUNK}, 0x5a);
-    const start = performance.now();
-    const c0 = cpu();
-    let sent = 0;
-    const done = new Promise((resolve) => s.once("data", resolve));
-    const pump = () => { while (sent < config.bulkBytes) { sent += chunk.length; if (!s.write(chunk)) return; } };
-    s.on("drain", pump);
-    pump();
-    await done;
-    console.log(JSON.stringify({ count: 1, bytes: sent, seconds: (performance.now() - start) / 1000, cpuSeconds: cpu() - c0 }));
-    s.destroy();
+    await sendBulk(s, {});
   }
 } else if (config.role === "server") {
   serve(tls.createServer({ ...common, cert: readFileSync(f.serverChain), key: readFileSync(f.serverKey),
@@ -380,17 +384,7 @@ if (config.mode === "tcp") {
   } else {
     const s = await connect();
     const negotiated = s.getProtocol() + " " + s.getCipher().name + " " + s.getEphemeralKeyInfo().name;
-    const chunk = Buffer.alloc(${CHUNK}, 0x5a);
-    const start = performance.now();
-    const c0 = cpu();
-    let sent = 0;
-    const done = new Promise((resolve) => s.once("data", resolve));
-    const pump = () => { while (sent < config.bulkBytes) { sent += chunk.length; if (!s.write(chunk)) return; } };
-    s.on("drain", pump);
-    pump();
-    await done;
-    console.log(JSON.stringify({ count: 1, bytes: sent, seconds: (performance.now() - start) / 1000, cpuSeconds: cpu() - c0, negotiated }));
-    s.destroy();
+    await sendBulk(s, { negotiated });
   }
 }
 `;

@@ -39,6 +39,17 @@ export function scratch(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A signer over a key file and its certificate: openssl signs, as a security module would. */
+function signerOf(curve: TestSigner["curve"], keyPem: string, certPem: string): TestSigner {
+  return {
+    curve,
+    keyPem,
+    certPem,
+    certDer: openssl(["x509", "-in", certPem, "-outform", "DER"]),
+    sign: async (digest) => openssl(["pkeyutl", "-sign", "-inkey", keyPem], digest),
+  };
+}
+
 /** A key on `curve` and a self-signed certificate for it. */
 export function makeSigner(
   dir: string,
@@ -64,14 +75,7 @@ export function makeSigner(
     "-out",
     certPem,
   ]);
-  const certDer = openssl(["x509", "-in", certPem, "-outform", "DER"]);
-  return {
-    curve,
-    keyPem,
-    certPem,
-    certDer,
-    sign: async (digest) => openssl(["pkeyutl", "-sign", "-inkey", keyPem], digest),
-  };
+  return signerOf(curve, keyPem, certPem);
 }
 
 /** Writes bytes to a file in `dir` and returns its path. */
@@ -141,12 +145,5 @@ export function makeIssued(
     "-out",
     certPem,
   ]);
-  const certDer = openssl(["x509", "-in", certPem, "-outform", "DER"]);
-  return {
-    curve,
-    keyPem,
-    certPem,
-    certDer,
-    sign: async (digest) => openssl(["pkeyutl", "-sign", "-inkey", keyPem], digest),
-  };
+  return signerOf(curve, keyPem, certPem);
 }
